@@ -1,0 +1,38 @@
+"""Build the MCP server from the tool inventory and a Runtime."""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import MCPServer
+
+from . import __version__
+from .inventory import TOOLS
+from .runtime import Runtime
+
+INSTRUCTIONS = (
+    "xcourier acts on X (formerly Twitter) as the signed-in user: create and delete posts, like and "
+    "repost posts, and send direct messages. Every action is public or reaches another person: take "
+    "it only when the user asked for it. Post ids are strings of digits; usernames go without the @."
+)
+SANDBOX_INSTRUCTIONS = (
+    " THIS SERVER IS CONNECTED TO THE XCOURIER SANDBOX, an offline emulator of the X API with made-up "
+    "users (xcourier_demo, alice, bob, carol): nothing done here reaches x.com."
+)
+
+
+def build_server(runtime: Runtime) -> MCPServer:
+    instructions = INSTRUCTIONS + (SANDBOX_INSTRUCTIONS if runtime.on_sandbox else "")
+    server: MCPServer = MCPServer(
+        name="xcourier",
+        title="xcourier (sandbox)" if runtime.on_sandbox else "xcourier",
+        version=__version__,
+        instructions=instructions,
+    )
+    for spec in TOOLS:
+        server.add_tool(
+            spec.build(runtime),
+            name=spec.name,
+            title=spec.title,
+            description=spec.description,
+            annotations=spec.annotations,
+        )
+    return server

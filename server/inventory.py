@@ -1,0 +1,86 @@
+"""The one list of tools. Registration and every filter read it; nothing else names tools."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mcp_types import ToolAnnotations
+
+from . import tool_handlers
+from .runtime import Runtime
+from .tool_handlers import Handler
+
+POST_SCOPES = ("tweet.read", "tweet.write", "users.read")
+MEDIA_SCOPES = ("media.write",)
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    title: str
+    description: str
+    annotations: ToolAnnotations
+    scopes: tuple[str, ...]
+    build: Callable[[Runtime], Handler]
+
+    @property
+    def writes(self) -> bool:
+        return not self.annotations.read_only_hint
+
+
+def _write(*, destructive: bool = False, idempotent: bool = False) -> ToolAnnotations:
+    return ToolAnnotations(
+        read_only_hint=False, destructive_hint=destructive, idempotent_hint=idempotent, open_world_hint=True
+    )
+
+
+TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        name="createPost",
+        title="Create post",
+        description=(
+            "Publish a new post on X as the signed-in user, with text, up to 4 images, or both. "
+            "Returns the new post's id. X refuses a post whose text duplicates one of the account's "
+            "posts. Posting is public and immediate: only call this when the user asked to post."
+        ),
+        annotations=_write(),
+        scopes=(*POST_SCOPES, *MEDIA_SCOPES),
+        build=tool_handlers.create_post,
+    ),
+    ToolSpec(
+        name="deletePost",
+        title="Delete post",
+        description="Permanently delete one of the signed-in user's posts by its id. This cannot be undone.",
+        annotations=_write(destructive=True),
+        scopes=POST_SCOPES,
+        build=tool_handlers.delete_post,
+    ),
+    ToolSpec(
+        name="likePost",
+        title="Like post",
+        description="Like a post by its id, as the signed-in user. Liking an already liked post is harmless.",
+        annotations=_write(idempotent=True),
+        scopes=("like.write", "tweet.read", "users.read"),
+        build=tool_handlers.like_post,
+    ),
+    ToolSpec(
+        name="repostPost",
+        title="Repost post",
+        description="Repost (retweet) a post by its id, as the signed-in user. Reposting twice is harmless.",
+        annotations=_write(idempotent=True),
+        scopes=POST_SCOPES,
+        build=tool_handlers.repost_post,
+    ),
+    ToolSpec(
+        name="sendDirectMessage",
+        title="Send direct message",
+        description=(
+            "Send a direct message to an X user by username, with text and optionally one image. "
+            "Fails clearly if the user does not exist or does not accept messages from this account."
+        ),
+        annotations=_write(),
+        scopes=("dm.write", "dm.read", "tweet.read", "users.read", *MEDIA_SCOPES),
+        build=tool_handlers.send_direct_message,
+    ),
+)

@@ -1,0 +1,100 @@
+"""What the tools need while the server runs: one X client (one connection pool), caches, media rules."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import anyio
+
+from xcourier.tools.client import StaticTokenProvider, TokenProvider, XClient
+from xcourier.tools.media import MediaLoader
+from xcourier.tools.users import UserDirectory
+
+from .settings import ENV_ACCESS_TOKEN, Settings, SettingsError
+
+if TYPE_CHECKING:
+    from .sandbox import Sandbox, SandboxServer
+
+logger = logging.getLogger("xcourier")
+
+# Mint a new sandbox token this long before the current one expires.
+_SANDBOX_TOKEN_MARGIN = 60.0
+
+
+class SandboxTokenProvider:
+    """Tokens for the in-process sandbox's demo user, minted again before they expire."""
+
+    def __init__(self, sandbox: Sandbox, username: str = "xcourier_demo") -> None:
+        self._sandbox = sandbox
+        self._username = username
+        self._token, self._expires_at = sandbox.mint_token(username)
+        self._lock = anyio.Lock()
+
+    async def access_token(self) -> str:
+        async with self._lock:
+            if self._expires_at - self._sandbox.now() < _SANDBOX_TOKEN_MARGIN:
+                self._token, self._expires_at = self._sandbox.mint_token(self._username)
+            return self._token
+
+    async def refresh_after_unauthorized(self, rejected: str) -> str | None:
+        async with self._lock:
+            if self._token == rejected:
+                self._token, self._expires_at = self._sandbox.mint_token(self._username)
+            return self._token
+
+
+@dataclass
+class Runtime:
+    client: XClient
+    users: UserDirectory
+    media: MediaLoader
+    sandbox: SandboxServer | None = None
+
+    @property
+    def on_sandbox(self) -> bool:
+        return self.sandbox is not None
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: Settings, *, sandbox_server: SandboxServer | None = None) -> AsyncIterator[Runtime]:
+        """Start what the settings ask for (the sandbox too), and stop it all on exit.
+
+        A running `sandbox_server` may be passed in (tests share one); it is then left running.
+        """
+        owns_sandbox = sandbox_server is None
+        tokens: TokenProvider
+        if settings.sandbox:
+            if sandbox_server is None:
+                from .sandbox import SandboxServer
+
+                sandbox_server = SandboxServer(port=settings.sandbox_port).start()
+            base_url = sandbox_server.base_url
+            tokens = SandboxTokenProvider(sandbox_server.sandbox)
+            logger.info("xcourier sandbox (an offline X emulator) at %s", base_url)
+        else:
+            sandbox_server = None
+            if not settings.access_token:
+                raise SettingsError(
+                    "No X login. Set XCOURIER_ACCESS_TOKEN to an OAuth 2.0 user access token "
+                    "(scopes tweet.read tweet.write users.read like.write dm.read dm.write media.write), "
+                    "or try xcourier without an account: `xcourier serve --sandbox`."
+                )
+            base_url = settings.api_base_url
+            tokens = StaticTokenProvider(settings.access_token)
+            logger.info("acting on X at %s with the token from %s", base_url, ENV_ACCESS_TOKEN)
+        client = XClient(tokens, base_url=base_url)
+        try:
+            yield cls(
+                client=client,
+                users=UserDirectory(client),
+                media=MediaLoader(settings.media_roots),
+                sandbox=sandbox_server,
+            )
+        finally:
+            await client.aclose()
+            if sandbox_server is not None and owns_sandbox:
+                sandbox_server.stop()

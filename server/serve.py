@@ -1,0 +1,43 @@
+"""Run the MCP server on stdio or streamable HTTP."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+
+from mcp.server.mcpserver import MCPServer
+
+from .app import build_server
+from .runtime import Runtime
+from .settings import Settings
+
+logger = logging.getLogger("xcourier")
+
+
+async def serve(settings: Settings) -> None:
+    async with Runtime.open(settings) as runtime:
+        server = build_server(runtime)
+        if settings.transport == "stdio":
+            await server.run_stdio_async()
+        else:
+            await _serve_http(server, settings)
+
+
+async def _serve_http(server: MCPServer, settings: Settings) -> None:
+    import uvicorn
+
+    app = server.streamable_http_app(host=settings.host)
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Bound here rather than by uvicorn so that --port 0 works and the real address can be announced.
+    sock.bind((settings.host, settings.port))
+    sock.listen(128)
+    host, port = sock.getsockname()[:2]
+    shown_host = f"[{host}]" if family == socket.AF_INET6 else host
+    url = f"http://{shown_host}:{port}/mcp"
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    # A line tests and supervisors can wait for; on stderr like every log.
+    print(f"xcourier: serving MCP over streamable HTTP at {url}", file=sys.stderr, flush=True)
+    await uvicorn.Server(config).serve(sockets=[sock])

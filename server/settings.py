@@ -1,0 +1,71 @@
+"""How `xcourier serve` is configured: flags first, then environment variables, then defaults."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from xcourier.tools.client import DEFAULT_BASE_URL
+
+Transport = Literal["stdio", "http"]
+
+ENV_ACCESS_TOKEN = "XCOURIER_ACCESS_TOKEN"
+ENV_API_BASE_URL = "XCOURIER_API_BASE_URL"
+ENV_MEDIA_ROOTS = "XCOURIER_MEDIA_ROOTS"
+ENV_LOG_LEVEL = "XCOURIER_LOG_LEVEL"
+
+
+@dataclass(frozen=True)
+class Settings:
+    transport: Transport = "stdio"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    sandbox: bool = False
+    sandbox_port: int = 0
+    api_base_url: str = DEFAULT_BASE_URL
+    media_roots: tuple[Path, ...] = ()
+    log_level: str = "INFO"
+    # Kept out of repr so a logged Settings never shows the token.
+    access_token: str | None = field(default=None, repr=False)
+
+
+class SettingsError(ValueError):
+    """A configuration value is unusable; the message says which and what to do."""
+
+
+def media_roots_from_env(environ: dict[str, str]) -> tuple[Path, ...]:
+    raw = environ.get(ENV_MEDIA_ROOTS, "")
+    return tuple(Path(part) for part in raw.split(os.pathsep) if part)
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_media_roots(roots: tuple[Path, ...]) -> tuple[Path, ...]:
+    for root in roots:
+        if not root.expanduser().is_dir():
+            raise SettingsError(f"--media-root {root}: not a directory. Pass an existing folder.")
+    return tuple(root.expanduser().resolve() for root in roots)
+
+
+def check_api_base_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"--api-base-url {url!r}: expected an http(s) URL such as {DEFAULT_BASE_URL}.")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise SettingsError(
+            f"--api-base-url {url!r}: plain http is only allowed to a loopback address; "
+            "tokens must not cross the network unencrypted. Use https."
+        )
+    return url.rstrip("/")

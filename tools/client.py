@@ -1,0 +1,158 @@
+"""The X API v2 client: one pooled httpx.AsyncClient, bearer auth, X's errors, rate-limit state."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import httpx
+
+from .errors import (
+    RateLimit,
+    XError,
+    error_from_partial,
+    error_from_response,
+    transport_error,
+)
+
+logger = logging.getLogger("xcourier.x")
+
+DEFAULT_BASE_URL = "https://api.x.com"
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+class TokenProvider(Protocol):
+    """Where the client gets its bearer token; the OAuth token manager implements this."""
+
+    async def access_token(self) -> str:
+        """A token believed valid now. Raises UnauthorizedError when there is none."""
+        ...
+
+    async def refresh_after_unauthorized(self, rejected: str) -> str | None:
+        """X said 401 to `rejected`: a different token to retry with once, or None."""
+        ...
+
+
+class StaticTokenProvider:
+    """A fixed access token (e.g. XCOURIER_ACCESS_TOKEN): never refreshed."""
+
+    def __init__(self, token: str) -> None:
+        if not token:
+            raise ValueError("empty access token")
+        self._token = token
+
+    async def access_token(self) -> str:
+        return self._token
+
+    async def refresh_after_unauthorized(self, rejected: str) -> str | None:
+        return None
+
+    def __repr__(self) -> str:
+        return "StaticTokenProvider(<redacted>)"
+
+
+class XClient:
+    """Talks to X API v2 for one account. Owns (or borrows) one pooled httpx.AsyncClient."""
+
+    def __init__(
+        self,
+        tokens: TokenProvider,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        http: httpx.AsyncClient | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._tokens = tokens
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+            headers={"User-Agent": "xcourier"},
+        )
+        self.rate_limits: dict[str, RateLimit] = {}
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> XClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path_template: str,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+        files: Mapping[str, Any] | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """One call to X. Returns the JSON body; raises an XError family on failure.
+
+        A 401 gets one retry with the token the provider hands out after it (a refresh);
+        never more, so a revoked login can't loop.
+        """
+        endpoint = f"{method} {path_template}"
+        path = path_template.format_map({k: quote(v, safe="") for k, v in (path_params or {}).items()})
+        url = self.base_url + path
+        token = await self._tokens.access_token()
+        response = await self._send(method, url, endpoint, token, params, json, files, data)
+        if response.status_code == 401:
+            retry_token = await self._tokens.refresh_after_unauthorized(token)
+            if retry_token is not None and retry_token != token:
+                response = await self._send(method, url, endpoint, retry_token, params, json, files, data)
+        return self._parse(response, endpoint)
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        endpoint: str,
+        token: str,
+        params: Mapping[str, str | int] | None,
+        json: Any,
+        files: Mapping[str, Any] | None,
+        data: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        try:
+            response = await self._http.request(
+                method,
+                url,
+                params=params,
+                json=json,
+                files=files,
+                data=data,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        except httpx.HTTPError as exc:
+            logger.warning("%s failed: %s", endpoint, type(exc).__name__)
+            raise transport_error(exc, endpoint) from None
+        rate_limit = RateLimit.from_headers(response.headers)
+        if rate_limit is not None:
+            self.rate_limits[endpoint] = rate_limit
+        logger.debug("%s -> %s", endpoint, response.status_code)
+        return response
+
+    def _parse(self, response: httpx.Response, endpoint: str) -> dict[str, Any]:
+        if not response.is_success:
+            raise error_from_response(response, endpoint)
+        if response.status_code == 204 or not response.content:
+            return {}
+        try:
+            body = response.json()
+        except ValueError:
+            raise XError(f"X answered {endpoint} with a body that is not JSON", status=response.status_code) from None
+        if not isinstance(body, dict):
+            raise XError(f"X answered {endpoint} with unexpected JSON", status=response.status_code)
+        partial = error_from_partial(body, endpoint, response.status_code)
+        if partial is not None:
+            raise partial
+        return body

@@ -1,0 +1,56 @@
+"""Who is who: the authenticated user and username -> id lookups, cached."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import anyio
+
+from .client import XClient
+from .errors import NotFoundError, UserNotFoundError
+from .models import User, parse_response
+
+_MAX_CACHED_USERNAMES = 1024
+
+
+class UserDirectory:
+    """Caches for one XClient, which is bound to one account (the token owner)."""
+
+    def __init__(self, client: XClient) -> None:
+        self._client = client
+        self._me: User | None = None
+        self._me_lock = anyio.Lock()
+        self._by_username: OrderedDict[str, User] = OrderedDict()
+
+    async def me(self) -> User:
+        """The authenticated user, fetched from /2/users/me once."""
+        if self._me is None:
+            async with self._me_lock:  # concurrent first calls share one request
+                if self._me is None:
+                    body = await self._client.request("GET", "/2/users/me")
+                    self._me = parse_response(User, body.get("data", {}), "GET /2/users/me")
+        return self._me
+
+    async def by_username(self, username: str) -> User:
+        key = username.lower()
+        cached = self._by_username.get(key)
+        if cached is not None:
+            self._by_username.move_to_end(key)
+            return cached
+        try:
+            body = await self._client.request(
+                "GET", "/2/users/by/username/{username}", path_params={"username": username}
+            )
+        except NotFoundError as exc:
+            raise UserNotFoundError(
+                f"There is no X user @{username}. Check the spelling (usernames are 1-15 letters, digits "
+                "or underscores).",
+                status=exc.status,
+                problem_type=exc.problem_type,
+                endpoint=exc.endpoint,
+            ) from None
+        user = parse_response(User, body.get("data", {}), "GET /2/users/by/username/{username}")
+        self._by_username[key] = user
+        if len(self._by_username) > _MAX_CACHED_USERNAMES:
+            self._by_username.popitem(last=False)
+        return user
