@@ -58,6 +58,17 @@ class XError(Exception):
         self.endpoint = endpoint
         self.rate_limit = rate_limit
 
+    def details(self) -> dict[str, Any]:
+        """What X said, to carry over when re-raising with a clearer message."""
+        return {
+            "status": self.status,
+            "problem_type": self.problem_type,
+            "title": self.title,
+            "detail": self.detail,
+            "endpoint": self.endpoint,
+            "rate_limit": self.rate_limit,
+        }
+
 
 # Fix the input.
 class InvalidInputError(XError):

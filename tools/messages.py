@@ -50,8 +50,6 @@ async def send_direct_message(
             f"@{recipient.username} does not accept direct messages from this account (their DM settings "
             f"allow only people they follow, or they blocked it). X said: {exc.detail}",
             reason=DM_NOT_ALLOWED,
-            status=exc.status,
-            problem_type=exc.problem_type,
-            endpoint=exc.endpoint,
+            **exc.details(),
         ) from None
     return parse_response(SendDirectMessageResult, response, "POST /2/dm_conversations/with/{participant_id}/messages")

@@ -6,6 +6,7 @@ from collections import OrderedDict
 
 import anyio
 
+from . import validation
 from .client import XClient
 from .errors import NotFoundError, UserNotFoundError
 from .models import User, parse_response
@@ -32,6 +33,7 @@ class UserDirectory:
         return self._me
 
     async def by_username(self, username: str) -> User:
+        username = validation.username(username)
         key = username.lower()
         cached = self._by_username.get(key)
         if cached is not None:
@@ -45,9 +47,7 @@ class UserDirectory:
             raise UserNotFoundError(
                 f"There is no X user @{username}. Check the spelling (usernames are 1-15 letters, digits "
                 "or underscores).",
-                status=exc.status,
-                problem_type=exc.problem_type,
-                endpoint=exc.endpoint,
+                **exc.details(),
             ) from None
         user = parse_response(User, body.get("data", {}), "GET /2/users/by/username/{username}")
         self._by_username[key] = user
