@@ -29,7 +29,7 @@ def build_server(runtime: Runtime) -> MCPServer:
     )
     for spec in TOOLS:
         server.add_tool(
-            spec.build(runtime),
+            spec.build(runtime, spec),
             name=spec.name,
             title=spec.title,
             description=spec.description,

@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow attaching local image files from DIR (repeatable; none by default)",
     )
     serve.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="default INFO")
+    serve.add_argument(
+        "--account", metavar="NAME", help="which stored login to act as: username or user id (default: the last)"
+    )
+    serve.add_argument(
+        "--store", metavar="PATH", help="token store file (default: XCOURIER_STORE, else the user data directory)"
+    )
 
     sandbox = commands.add_parser(
         "sandbox",
@@ -90,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the X API sandbox on loopback and print one JSON line with its URL and a token.",
     )
     sandbox.add_argument("--port", type=_port, default=0, help="port on 127.0.0.1 (default: any free port)")
+
+    from .auth.commands import add_parser as add_auth_parser
+
+    add_auth_parser(commands)
 
     commands.add_parser(
         "demo",
@@ -117,6 +127,8 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         media_roots=check_media_roots(media_roots),
         log_level=args.log_level or environ.get(ENV_LOG_LEVEL, "INFO").upper(),
         access_token=environ.get(ENV_ACCESS_TOKEN) or None,
+        store=args.store,
+        account=args.account,
     )
 
 
@@ -137,6 +149,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "sandbox":
         return _sandbox(args)
+    if args.command == "auth":
+        configure_logging("WARNING")
+        from .auth.commands import run
+
+        return run(args, dict(os.environ))
     from .demo import run_demo
 
     return run_demo()
@@ -168,8 +185,17 @@ def _sandbox(args: argparse.Namespace) -> int:
     from .sandbox import SandboxServer
 
     server = SandboxServer(port=args.port).start()
+    from .sandbox import CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, PUBLIC_CLIENT_ID
+
     token, _ = server.sandbox.mint_token("xcourier_demo")
-    line = {"base_url": server.base_url, "access_token": token, "username": "xcourier_demo"}
+    line = {
+        "base_url": server.base_url,
+        "access_token": token,
+        "username": "xcourier_demo",
+        "client_id": PUBLIC_CLIENT_ID,
+        "confidential_client_id": CONFIDENTIAL_CLIENT_ID,
+        "confidential_client_secret": CONFIDENTIAL_CLIENT_SECRET,
+    }
     print(json.dumps(line), flush=True)
     try:
         threading.Event().wait()  # until Ctrl-C

@@ -22,7 +22,9 @@ class ToolSpec:
     description: str
     annotations: ToolAnnotations
     scopes: tuple[str, ...]
-    build: Callable[[Runtime], Handler]
+    build: Callable[[Runtime, ToolSpec], Handler]
+    # Needed only when the call attaches media.
+    media_scopes: tuple[str, ...] = ()
 
     @property
     def writes(self) -> bool:
@@ -45,7 +47,8 @@ TOOLS: tuple[ToolSpec, ...] = (
             "posts. Posting is public and immediate: only call this when the user asked to post."
         ),
         annotations=_write(),
-        scopes=(*POST_SCOPES, *MEDIA_SCOPES),
+        scopes=POST_SCOPES,
+        media_scopes=MEDIA_SCOPES,
         build=tool_handlers.create_post,
     ),
     ToolSpec(
@@ -80,7 +83,8 @@ TOOLS: tuple[ToolSpec, ...] = (
             "Fails clearly if the user does not exist or does not accept messages from this account."
         ),
         annotations=_write(),
-        scopes=("dm.write", "dm.read", "tweet.read", "users.read", *MEDIA_SCOPES),
+        scopes=("dm.write", "dm.read", "tweet.read", "users.read"),
+        media_scopes=MEDIA_SCOPES,
         build=tool_handlers.send_direct_message,
     ),
 )

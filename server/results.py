@@ -71,11 +71,13 @@ def explain(exc: XError, *, writes: bool, on_sandbox: bool) -> str:
             "Check usage in the X developer console, or wait for the next billing period."
         )
     if isinstance(exc, UnauthorizedError):
+        if exc.status is None:  # the token manager already said what happened
+            return exc.message
         if on_sandbox:
             return "The sandbox rejected the access token. Restart the server."
         return (
-            "X rejected the login (the access token expired or was revoked). Log in again with "
-            "`xcourier auth login`, or set a fresh XCOURIER_ACCESS_TOKEN, then restart the server."
+            "X rejected the login (the access token expired or was revoked). Run `xcourier auth login` to log "
+            "in again; if you use XCOURIER_ACCESS_TOKEN instead, set a fresh token and restart the server."
         )
     if isinstance(exc, MissingScopeError):
         scopes = " ".join(exc.scopes)

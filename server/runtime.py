@@ -14,6 +14,7 @@ from xcourier.tools.client import StaticTokenProvider, TokenProvider, XClient
 from xcourier.tools.media import MediaLoader
 from xcourier.tools.users import UserDirectory
 
+from .auth.tokens import TokenManager
 from .settings import ENV_ACCESS_TOKEN, Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -52,11 +53,16 @@ class Runtime:
     client: XClient
     users: UserDirectory
     media: MediaLoader
+    tokens: TokenProvider
     sandbox: SandboxServer | None = None
 
     @property
     def on_sandbox(self) -> bool:
         return self.sandbox is not None
+
+    def granted_scopes(self) -> frozenset[str] | None:
+        """The login's scopes, or None when they are unknown (a bare access token, the sandbox)."""
+        return self.tokens.scopes if isinstance(self.tokens, TokenManager) else None
 
     @classmethod
     @asynccontextmanager
@@ -75,26 +81,49 @@ class Runtime:
             base_url = sandbox_server.base_url
             tokens = SandboxTokenProvider(sandbox_server.sandbox)
             logger.info("xcourier sandbox (an offline X emulator) at %s", base_url)
-        else:
+        elif settings.access_token:
             sandbox_server = None
-            if not settings.access_token:
-                raise SettingsError(
-                    "No X login. Set XCOURIER_ACCESS_TOKEN to an OAuth 2.0 user access token "
-                    "(scopes tweet.read tweet.write users.read like.write dm.read dm.write media.write), "
-                    "or try xcourier without an account: `xcourier serve --sandbox`."
-                )
             base_url = settings.api_base_url
             tokens = StaticTokenProvider(settings.access_token)
-            logger.info("acting on X at %s with the token from %s", base_url, ENV_ACCESS_TOKEN)
+            logger.info("acting on X at %s with the token from %s (never refreshed)", base_url, ENV_ACCESS_TOKEN)
+        else:
+            sandbox_server = None
+            tokens = await _stored_login(settings)
+            base_url = tokens.account.api_base_url
+            logger.info("acting on X at %s as @%s", base_url, tokens.account.username)
         client = XClient(tokens, base_url=base_url)
         try:
             yield cls(
                 client=client,
                 users=UserDirectory(client),
                 media=MediaLoader(settings.media_roots),
+                tokens=tokens,
                 sandbox=sandbox_server,
             )
         finally:
             await client.aclose()
             if sandbox_server is not None and owns_sandbox:
                 sandbox_server.stop()
+
+
+async def _stored_login(settings: Settings) -> TokenManager:
+    from .auth.store import StoreError, open_store
+
+    try:
+        store = open_store(settings.store)
+        tokens = await store.load(settings.account)
+        if tokens is None and settings.account is not None:
+            known = ", ".join(f"@{t.username}" for t in await store.list_accounts()) or "none"
+            raise SettingsError(
+                f"--account {settings.account}: no such login in {store.location} (logged in: {known}). "
+                "Run `xcourier auth login` to add it."
+            )
+    except StoreError as exc:
+        raise SettingsError(str(exc)) from None
+    if tokens is None:
+        raise SettingsError(
+            "No X login. Log in once with `xcourier auth login` (see README: setting up the X app), or set "
+            "XCOURIER_ACCESS_TOKEN to an OAuth 2.0 user access token, or try xcourier without an account: "
+            "`xcourier serve --sandbox`."
+        )
+    return TokenManager(store, tokens)

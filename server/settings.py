@@ -28,6 +28,8 @@ class Settings:
     api_base_url: str = DEFAULT_BASE_URL
     media_roots: tuple[Path, ...] = ()
     log_level: str = "INFO"
+    store: str | None = None  # None: XCOURIER_STORE, else SQLite in the user data directory
+    account: str | None = None  # None: the only, or last, login in the store
     # Kept out of repr so a logged Settings never shows the token.
     access_token: str | None = field(default=None, repr=False)
 

@@ -8,13 +8,13 @@ is the output schema.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from xcourier.tools import engagement, messages, posts
-from xcourier.tools.errors import XError
+from xcourier.tools.errors import MissingScopeError, XError
 from xcourier.tools.media import MAX_DM_ATTACHMENTS, MAX_POST_IMAGES
 from xcourier.tools.models import (
     CreatePostResult,
@@ -28,6 +28,9 @@ from xcourier.tools.models import (
 from . import results
 from .runtime import Runtime
 
+if TYPE_CHECKING:
+    from .inventory import ToolSpec
+
 Handler = Callable[..., Awaitable[CallToolResult]]
 
 # Patterns are advertised for clients that validate early; the server checks them itself so
@@ -36,21 +39,39 @@ _POST_ID_SCHEMA = {"pattern": "^[0-9]{1,19}$"}
 _USERNAME_SCHEMA = {"pattern": "^@?[A-Za-z0-9_]{1,15}$"}
 
 
+def _missing_scopes(runtime: Runtime, spec: ToolSpec, uses_media: bool) -> MissingScopeError | None:
+    granted = runtime.granted_scopes()
+    if granted is None:  # a bare access token: X will say if a scope is missing
+        return None
+    needed = spec.scopes + (spec.media_scopes if uses_media else ())
+    missing = tuple(scope for scope in needed if scope not in granted)
+    if not missing:
+        return None
+    return MissingScopeError(f"{spec.name} needs the scope(s) {' '.join(missing)}", scopes=missing)
+
+
 async def _run(
     runtime: Runtime,
-    tool: str,
-    writes: bool,
-    action: Awaitable[BaseModel],
+    spec: ToolSpec,
+    action: Callable[[], Awaitable[BaseModel]],
     summary: Callable[[Any], str],
+    *,
+    uses_media: bool = False,
 ) -> CallToolResult:
+    def failed(exc: XError) -> CallToolResult:
+        return results.failure(exc, tool=spec.name, writes=spec.writes, on_sandbox=runtime.on_sandbox)
+
+    missing = _missing_scopes(runtime, spec, uses_media)
+    if missing is not None:
+        return failed(missing)
     try:
-        result = await action
+        result = await action()
     except XError as exc:
-        return results.failure(exc, tool=tool, writes=writes, on_sandbox=runtime.on_sandbox)
+        return failed(exc)
     return results.success(result, summary(result), on_sandbox=runtime.on_sandbox)
 
 
-def create_post(runtime: Runtime) -> Handler:
+def create_post(runtime: Runtime, spec: ToolSpec) -> Handler:
     async def handler(
         text: Annotated[
             str | None,
@@ -67,56 +88,53 @@ def create_post(runtime: Runtime) -> Handler:
         def summary(r: CreatePostResult) -> str:
             return f"Created post {r.data.id}."
 
-        return await _run(
-            runtime,
-            "createPost",
-            True,
-            posts.create_post(runtime.client, runtime.media, text, media),
-            summary,
-        )
+        def action() -> Awaitable[CreatePostResult]:
+            return posts.create_post(runtime.client, runtime.media, text, media)
+
+        return await _run(runtime, spec, action, summary, uses_media=bool(media))
 
     return handler
 
 
-def delete_post(runtime: Runtime) -> Handler:
+def delete_post(runtime: Runtime, spec: ToolSpec) -> Handler:
     async def handler(
         id: Annotated[str, Field(description="The ID of the post to delete.", json_schema_extra=_POST_ID_SCHEMA)],
     ) -> Annotated[CallToolResult, DeletePostResult]:
         def summary(r: DeletePostResult) -> str:
             return f"Deleted post {id}." if r.data.deleted else f"X did not delete post {id}."
 
-        return await _run(runtime, "deletePost", True, posts.delete_post(runtime.client, id), summary)
+        return await _run(runtime, spec, lambda: posts.delete_post(runtime.client, id), summary)
 
     return handler
 
 
-def like_post(runtime: Runtime) -> Handler:
+def like_post(runtime: Runtime, spec: ToolSpec) -> Handler:
     async def handler(
         tweet_id: Annotated[str, Field(description="The ID of the post to like.", json_schema_extra=_POST_ID_SCHEMA)],
     ) -> Annotated[CallToolResult, LikePostResult]:
         def summary(r: LikePostResult) -> str:
             return f"Liked post {tweet_id}." if r.data.liked else f"X did not like post {tweet_id}."
 
-        action = engagement.like_post(runtime.client, runtime.users, tweet_id)
-        return await _run(runtime, "likePost", True, action, summary)
+        return await _run(runtime, spec, lambda: engagement.like_post(runtime.client, runtime.users, tweet_id), summary)
 
     return handler
 
 
-def repost_post(runtime: Runtime) -> Handler:
+def repost_post(runtime: Runtime, spec: ToolSpec) -> Handler:
     async def handler(
         tweet_id: Annotated[str, Field(description="The ID of the post to repost.", json_schema_extra=_POST_ID_SCHEMA)],
     ) -> Annotated[CallToolResult, RepostPostResult]:
         def summary(r: RepostPostResult) -> str:
             return f"Reposted post {r.data.id}." if r.data.retweeted else f"X did not repost post {tweet_id}."
 
-        action = engagement.repost_post(runtime.client, runtime.users, tweet_id)
-        return await _run(runtime, "repostPost", True, action, summary)
+        return await _run(
+            runtime, spec, lambda: engagement.repost_post(runtime.client, runtime.users, tweet_id), summary
+        )
 
     return handler
 
 
-def send_direct_message(runtime: Runtime) -> Handler:
+def send_direct_message(runtime: Runtime, spec: ToolSpec) -> Handler:
     async def handler(
         username: Annotated[
             str,
@@ -137,7 +155,9 @@ def send_direct_message(runtime: Runtime) -> Handler:
         def summary(r: SendDirectMessageResult) -> str:
             return f"Sent a direct message to @{username.lstrip('@')} (event {r.data.dm_event_id})."
 
-        action = messages.send_direct_message(runtime.client, runtime.users, runtime.media, username, text, media)
-        return await _run(runtime, "sendDirectMessage", True, action, summary)
+        def action() -> Awaitable[SendDirectMessageResult]:
+            return messages.send_direct_message(runtime.client, runtime.users, runtime.media, username, text, media)
+
+        return await _run(runtime, spec, action, summary, uses_media=bool(media))
 
     return handler

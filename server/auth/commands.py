@@ -1,0 +1,182 @@
+"""`xcourier auth login | status | logout`. Output is for people; tokens are never printed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import webbrowser
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+
+from ..config_file import ConfigError, load_config, section
+from ..settings import SettingsError, check_api_base_url
+from . import oauth
+from .login import LoginError, login
+from .store import StoreError, TokenStore, open_store
+from .tokenset import TokenSet
+
+ENV_CLIENT_ID = "XCOURIER_CLIENT_ID"
+ENV_CLIENT_SECRET = "XCOURIER_CLIENT_SECRET"
+
+
+def add_parser(commands: Any) -> None:
+    auth = commands.add_parser("auth", help="log in to X, show or remove logins")
+    actions = auth.add_subparsers(dest="auth_command", required=True, metavar="ACTION")
+
+    login_parser = actions.add_parser(
+        "login",
+        help="log in with OAuth 2.0 (authorization code + PKCE) and store the tokens",
+        description=(
+            "Opens X's authorize page; X sends the browser back to http://127.0.0.1:PORT/callback, which must be "
+            "registered as a callback URL in the X app. Client id and secret come from the flags, "
+            f"{ENV_CLIENT_ID} / {ENV_CLIENT_SECRET}, or the config file's [auth] table."
+        ),
+    )
+    login_parser.add_argument("--client-id", help="the X app's OAuth 2.0 client id")
+    login_parser.add_argument("--client-secret", help="confidential clients only (Web App type)")
+    login_parser.add_argument(
+        "--scopes",
+        nargs="+",
+        metavar="SCOPE",
+        help=f"scopes to ask for (default: {' '.join(oauth.DEFAULT_SCOPES)})",
+    )
+    login_parser.add_argument("--port", type=int, default=8765, help="loopback callback port (default 8765)")
+    login_parser.add_argument("--no-browser", action="store_true", help="print the authorize URL instead")
+    login_parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the browser")
+    target = login_parser.add_mutually_exclusive_group()
+    target.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="try the flow against an in-process sandbox (nothing is stored: the sandbox ends with the command)",
+    )
+    target.add_argument("--api-base-url", metavar="URL", help="X API base URL (default https://api.x.com)")
+    login_parser.add_argument("--authorize-url", metavar="URL", help="override the authorize page URL")
+    login_parser.add_argument("--store", metavar="PATH", help="token store (default: XCOURIER_STORE or user data dir)")
+
+    status = actions.add_parser("status", help="show stored logins: account, scopes, expiry (never tokens)")
+    status.add_argument("--store", metavar="PATH")
+
+    logout = actions.add_parser("logout", help="revoke the login at X and delete it locally")
+    logout.add_argument("--account", metavar="NAME", help="username or user id (default: the only/last login)")
+    logout.add_argument("--store", metavar="PATH")
+
+
+def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    handlers: dict[str, Callable[[argparse.Namespace, dict[str, str]], Any]] = {
+        "login": _login,
+        "status": _status,
+        "logout": _logout,
+    }
+    try:
+        return anyio.run(handlers[args.auth_command], args, environ)
+    except (LoginError, StoreError, SettingsError, ConfigError) as exc:
+        print(f"xcourier: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("xcourier: login cancelled; nothing was stored.", file=sys.stderr)
+        return 130
+
+
+def _describe(tokens: TokenSet, now: float) -> str:
+    left = tokens.expires_at - now
+    when = datetime.fromtimestamp(tokens.expires_at, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    expiry = f"expires {when} (in {int(left // 60)} min)" if left > 0 else f"expired {when}"
+    refresh = "refreshes automatically" if tokens.refresh_token else "no refresh token (no offline.access)"
+    return (
+        f"@{tokens.username} (user id {tokens.user_id})\n"
+        f"  scopes:  {' '.join(sorted(tokens.scopes))}\n"
+        f"  access:  {expiry}; {refresh}\n"
+        f"  api:     {tokens.api_base_url} (client {tokens.client_id})"
+    )
+
+
+async def _login(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    auth_config = section(load_config(environ), "auth")
+    scopes = tuple(args.scopes or auth_config.get("scopes") or oauth.DEFAULT_SCOPES)
+    scopes = tuple(scope for item in scopes for scope in item.replace(",", " ").split())
+
+    def show(url: str) -> None:
+        if args.no_browser or not webbrowser.open(url):
+            print(f"Open this URL in a browser to log in to X:\n\n  {url}\n", file=sys.stderr, flush=True)
+        else:
+            print(f"Opened X's login page in your browser. If it did not appear, open:\n  {url}", file=sys.stderr)
+        print(f"Waiting up to {args.timeout:.0f} s for X to send the browser back...", file=sys.stderr, flush=True)
+
+    if args.sandbox:
+        return await _sandbox_login(args, scopes, show)
+
+    client_id = args.client_id or environ.get(ENV_CLIENT_ID) or auth_config.get("client_id")
+    if not client_id:
+        raise LoginError(
+            f"No client id. Pass --client-id, set {ENV_CLIENT_ID}, or add client_id to the config file's [auth] "
+            "table. The README's 'Setting up the X app' says where to find it."
+        )
+    secret = args.client_secret or environ.get(ENV_CLIENT_SECRET) or auth_config.get("client_secret") or None
+    api_base_url = check_api_base_url(args.api_base_url or oauth.X_API_BASE_URL)
+    app = oauth.OAuthApp(
+        client_id=client_id, client_secret=secret, api_base_url=api_base_url, authorize_url=args.authorize_url or ""
+    )
+    store = open_store(args.store, environ=environ)
+    tokens = await login(app, scopes, store, port=args.port, timeout=args.timeout, show_url=show)
+    print(f"Logged in as {_describe(tokens, time.time())}\n  stored:  {store.location}")
+    return 0
+
+
+async def _sandbox_login(args: argparse.Namespace, scopes: tuple[str, ...], show: Callable[[str], None]) -> int:
+    from ..sandbox import PUBLIC_CLIENT_ID, SandboxServer
+    from .memory_store import MemoryTokenStore
+
+    with SandboxServer() as sandbox:
+        app = oauth.OAuthApp(client_id=PUBLIC_CLIENT_ID, api_base_url=sandbox.base_url)
+        tokens = await login(app, scopes, MemoryTokenStore(), port=args.port, timeout=args.timeout, show_url=show)
+        print(f"Logged in to the xcourier sandbox as {_describe(tokens, time.time())}")
+    print(
+        "Nothing was stored: this sandbox ended with the command. To keep a sandbox login, run "
+        "`xcourier sandbox --port 8787` and `xcourier auth login --api-base-url http://127.0.0.1:8787 "
+        f"--client-id {PUBLIC_CLIENT_ID}`."
+    )
+    return 0
+
+
+async def _status(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    store = open_store(args.store, environ=environ)
+    accounts = await store.list_accounts()
+    print(f"store: {store.location}")
+    if not accounts:
+        print("No logins. Run `xcourier auth login`.")
+        return 0
+    now = time.time()
+    for index, tokens in enumerate(accounts):
+        default = "  [default]" if index == 0 else ""
+        print(_describe(tokens, now) + default)
+    return 0
+
+
+async def _logout(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    store: TokenStore = open_store(args.store, environ=environ)
+    tokens = await store.load(args.account)
+    if tokens is None:
+        print(f"No login{' for ' + args.account if args.account else ''} in {store.location}.")
+        return 1
+    app = oauth.OAuthApp(
+        client_id=tokens.client_id, client_secret=tokens.client_secret, api_base_url=tokens.api_base_url
+    )
+    revoked = True
+    # Revoking the refresh token ends the whole grant; the access token too, in case X keeps it.
+    for token, hint in ((tokens.refresh_token, "refresh_token"), (tokens.access_token, "access_token")):
+        if not token:
+            continue
+        try:
+            await oauth.revoke(app, token, hint)
+        except (oauth.GrantRejected, oauth.OAuthUnavailable) as exc:
+            revoked = False
+            print(f"xcourier: X did not confirm revoking the {hint.replace('_', ' ')} ({exc}).", file=sys.stderr)
+    await store.delete(tokens.user_id)
+    print(f"Logged out @{tokens.username}: {'revoked at X and ' if revoked else ''}deleted from {store.location}.")
+    if not revoked:
+        print("Revoke the app's access by hand at https://x.com/settings/connected_apps if needed.", file=sys.stderr)
+    return 0

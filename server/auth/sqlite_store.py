@@ -1,0 +1,216 @@
+"""The embedded token store: one SQLite file (WAL, mode 0600) plus a lock file for refreshes.
+
+SQLite commits are atomic and, with synchronous=FULL, durable, so a process killed at any
+point leaves either the old or the new token set. The refresh lock is an flock on a
+side file: the kernel drops it when the holder dies, so a crash can't wedge the next process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from .store import StoreError
+from .tokenset import TokenSet
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS token_sets (
+    user_id TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    api_base_url TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    logged_in_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    encrypted INTEGER NOT NULL,
+    secrets BLOB NOT NULL
+);
+"""
+
+_COLUMNS = "user_id, username, scopes, expires_at, api_base_url, client_id, version, logged_in_at, encrypted, secrets"
+
+
+class SQLiteTokenStore:
+    def __init__(self, path: Path, *, key: str | None = None) -> None:
+        self.path = path
+        self.location = str(path)
+        self._fernet = _fernet(key) if key else None
+        self._lock_path = path.with_name(path.name + ".lock")
+        self._initialised = False
+        self._local_locks: dict[str, anyio.Lock] = {}
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self._initialised:
+            self._create()
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        connection.execute("PRAGMA busy_timeout = 30000")
+        connection.execute("PRAGMA synchronous = FULL")
+        return connection
+
+    def _create(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Create the file 0600 before SQLite opens it; SQLite gives its -wal and -shm files
+        # the same mode as the database.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+        os.chmod(self.path, 0o600)
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.executescript(_SCHEMA)
+        finally:
+            connection.close()
+        self._initialised = True
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        def job() -> T:
+            connection = self._connect()
+            try:
+                return work(connection)
+            finally:
+                connection.close()
+
+        return await anyio.to_thread.run_sync(job)
+
+    # -- the TokenStore interface -------------------------------------------------------------
+
+    async def load(self, account: str | None = None) -> TokenSet | None:
+        def work(db: sqlite3.Connection) -> tuple[Any, ...] | None:
+            if account is None:
+                query = f"SELECT {_COLUMNS} FROM token_sets ORDER BY logged_in_at DESC LIMIT 1"
+                return db.execute(query).fetchone()
+            query = f"SELECT {_COLUMNS} FROM token_sets WHERE user_id = ? OR lower(username) = lower(?)"
+            return db.execute(query, (account, account.lstrip("@"))).fetchone()
+
+        row = await self._run(work)
+        return None if row is None else self._decode(row)
+
+    async def save(self, tokens: TokenSet) -> None:
+        secrets = json.dumps(
+            {
+                "access_token": tokens.access_token,
+                "refresh_token": tokens.refresh_token,
+                "client_secret": tokens.client_secret,
+            }
+        ).encode()
+        encrypted = self._fernet is not None
+        blob = self._fernet.encrypt(secrets) if self._fernet is not None else secrets
+        row = (
+            tokens.user_id,
+            tokens.username,
+            " ".join(sorted(tokens.scopes)),
+            tokens.expires_at,
+            tokens.api_base_url,
+            tokens.client_id,
+            tokens.version,
+            tokens.logged_in_at,
+            time.time(),
+            int(encrypted),
+            blob,
+        )
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT OR REPLACE INTO token_sets (user_id, username, scopes, expires_at, api_base_url, "
+                "client_id, version, logged_in_at, updated_at, encrypted, secrets) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                row,
+            )
+
+        await self._run(work)
+
+    async def delete(self, user_id: str) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            return db.execute("DELETE FROM token_sets WHERE user_id = ?", (user_id,)).rowcount > 0
+
+        return await self._run(work)
+
+    async def list_accounts(self) -> list[TokenSet]:
+        def work(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return db.execute(f"SELECT {_COLUMNS} FROM token_sets ORDER BY logged_in_at DESC").fetchall()
+
+        return [self._decode(row) for row in await self._run(work)]
+
+    @asynccontextmanager
+    async def refresh_lock(self, user_id: str) -> AsyncIterator[None]:
+        import fcntl
+
+        # In-process first, so only one thread per account ever blocks on the file lock.
+        local = self._local_locks.setdefault(user_id, anyio.Lock())
+        async with local:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                # Non-blocking attempts, so a waiting caller stays cancellable (a thread blocked
+                # in flock could not be).
+                delay = 0.002
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        await anyio.sleep(delay)
+                        delay = min(delay * 2, 0.05)
+                yield
+            finally:
+                os.close(fd)  # closing the descriptor releases the flock
+
+    # -- decoding -----------------------------------------------------------------------------
+
+    def _decode(self, row: tuple[Any, ...]) -> TokenSet:
+        user_id, username, scopes, expires_at, api_base_url, client_id, version, logged_in_at, encrypted, blob = row
+        if encrypted:
+            if self._fernet is None:
+                raise StoreError(
+                    f"The logins in {self.location} are encrypted; set XCOURIER_STORE_KEY to the key they were "
+                    "saved with, or log in again with `xcourier auth login`."
+                )
+            from cryptography.fernet import InvalidToken
+
+            try:
+                blob = self._fernet.decrypt(blob)
+            except InvalidToken:
+                raise StoreError(
+                    f"XCOURIER_STORE_KEY does not decrypt the logins in {self.location}; use the key they were "
+                    "saved with, or log in again."
+                ) from None
+        secrets = json.loads(bytes(blob))
+        return TokenSet(
+            user_id=user_id,
+            username=username,
+            scopes=frozenset(scopes.split()),
+            expires_at=expires_at,
+            api_base_url=api_base_url,
+            client_id=client_id,
+            access_token=secrets["access_token"],
+            refresh_token=secrets.get("refresh_token"),
+            client_secret=secrets.get("client_secret"),
+            version=version,
+            logged_in_at=logged_in_at,
+        )
+
+
+def _fernet(key: str) -> Any:
+    from cryptography.fernet import Fernet
+
+    try:
+        return Fernet(key.encode())
+    except (ValueError, TypeError):
+        raise StoreError(
+            "XCOURIER_STORE_KEY is not a Fernet key (32 url-safe base64-encoded bytes). Make one with: "
+            'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+        ) from None

@@ -1,0 +1,58 @@
+"""Where logins live. One interface; SQLite is the embedded default (Redis comes with hosted mode)."""
+
+from __future__ import annotations
+
+import os
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Protocol
+
+from .tokenset import TokenSet
+
+ENV_STORE = "XCOURIER_STORE"
+ENV_STORE_KEY = "XCOURIER_STORE_KEY"
+
+
+class StoreError(Exception):
+    """The store can't be used as configured; the message says what to do."""
+
+
+class TokenStore(Protocol):
+    location: str
+
+    async def load(self, account: str | None = None) -> TokenSet | None:
+        """The login for `account` (user id or username, any case), or the default one.
+
+        The default is the only login, or else the one logged in last.
+        """
+        ...
+
+    async def save(self, tokens: TokenSet) -> None:
+        """Write atomically and durably: after it returns, a crash can't lose the set."""
+        ...
+
+    async def delete(self, user_id: str) -> bool: ...
+
+    async def list_accounts(self) -> list[TokenSet]: ...
+
+    def refresh_lock(self, user_id: str) -> AbstractAsyncContextManager[None]:
+        """Exclusive across every process sharing the store; released if the holder dies."""
+        ...
+
+
+def default_store_path() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("xcourier", appauthor=False)) / "xcourier.db"
+
+
+def open_store(location: str | None = None, *, environ: dict[str, str] | None = None) -> TokenStore:
+    """The store named by --store / XCOURIER_STORE, else SQLite in the user data directory."""
+    env = os.environ if environ is None else environ
+    target = location or env.get(ENV_STORE) or str(default_store_path())
+    key = env.get(ENV_STORE_KEY) or None
+    if "://" in target and not target.startswith("sqlite://"):
+        raise StoreError(f"--store {target}: unsupported store; give a file path for SQLite.")
+    from .sqlite_store import SQLiteTokenStore
+
+    return SQLiteTokenStore(Path(target.removeprefix("sqlite://")).expanduser(), key=key)

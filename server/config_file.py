@@ -1,0 +1,47 @@
+"""The optional config file (TOML): defaults for flags, e.g. the X app's client id and secret.
+
+[auth]
+client_id = "..."
+client_secret = "..."          # confidential clients only
+scopes = ["tweet.read", ...]
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+ENV_CONFIG = "XCOURIER_CONFIG"
+
+
+class ConfigError(ValueError):
+    """The config file can't be read; the message names the file and the problem."""
+
+
+def config_path(environ: dict[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    if env.get(ENV_CONFIG):
+        return Path(env[ENV_CONFIG]).expanduser()
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("xcourier", appauthor=False)) / "config.toml"
+
+
+def load_config(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    path = config_path(environ)
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"Can't read the config file {path}: {exc}") from None
+
+
+def section(config: dict[str, Any], name: str) -> dict[str, Any]:
+    value = config.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"The config file's [{name}] must be a table.")
+    return value

@@ -1,0 +1,194 @@
+"""The /_sandbox/ admin API: seed data, inspect state, inject faults, mint and expire tokens,
+move the clock, steer OAuth consent and count grants. Unauthenticated on purpose — the sandbox
+only ever binds loopback."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import errors
+from .config import ALL_SCOPES, ENDPOINT_KEYS
+from .endpoint import problem_response
+from .faults import FAULT_KINDS, Fault
+from .state import Sandbox
+
+
+class _BadAdminRequest(Exception):
+    pass
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise _BadAdminRequest("body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise _BadAdminRequest("body must be a JSON object")
+    return body
+
+
+def _bad(message: str, status: int = 400) -> Response:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _endpoint_key(body: dict[str, Any]) -> str:
+    endpoint = body.get("endpoint")
+    if endpoint not in ENDPOINT_KEYS:
+        raise _BadAdminRequest(f"endpoint must be one of {sorted(ENDPOINT_KEYS)}")
+    return str(endpoint)
+
+
+def _int(body: dict[str, Any], name: str, default: int | None = None) -> int:
+    value = body.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _BadAdminRequest(f"{name} must be an integer")
+    return value
+
+
+def routes(sandbox: Sandbox) -> list[Route]:
+    def admin(handler: Any) -> Any:
+        async def wrapped(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except _BadAdminRequest as exc:
+                return _bad(str(exc))
+
+        return wrapped
+
+    @admin
+    async def create_post(request: Request) -> Response:
+        body = await _body(request)
+        user = sandbox.user_by_username(str(body.get("username", "")))
+        if user is None:
+            return _bad(f"unknown user: {body.get('username')}", 404)
+        text = body.get("text")
+        if not isinstance(text, str):
+            raise _BadAdminRequest("text must be a string")
+        try:
+            post = sandbox.create_post(user, text, None)
+        except errors.XProblem as problem:
+            return problem_response(problem)
+        return JSONResponse({"data": post.render(set())}, status_code=201)
+
+    async def state(request: Request) -> Response:
+        return JSONResponse(sandbox.snapshot())
+
+    async def calls(request: Request) -> Response:
+        return JSONResponse({"calls": sandbox.calls()})
+
+    async def reset(request: Request) -> Response:
+        sandbox.reset()
+        return JSONResponse({"reset": True})
+
+    @admin
+    async def add_fault(request: Request) -> Response:
+        body = await _body(request)
+        kind = body.get("kind")
+        if kind not in FAULT_KINDS:
+            raise _BadAdminRequest(f"kind must be one of {list(FAULT_KINDS)}")
+        fault = Fault(
+            endpoint=_endpoint_key(body),
+            kind=kind,
+            latency_ms=_int(body, "latency_ms", 0),
+            status=_int(body, "status", 503),
+            times=_int(body, "times", 1),
+        )
+        if fault.times < 1 or fault.latency_ms < 0 or not 400 <= fault.status <= 599:
+            raise _BadAdminRequest("times must be >= 1, latency_ms >= 0, status in 400..599")
+        sandbox.add_fault(fault)
+        return JSONResponse({"fault": fault.__dict__}, status_code=201)
+
+    async def clear_faults(request: Request) -> Response:
+        sandbox.clear_faults()
+        return JSONResponse({"cleared": True})
+
+    @admin
+    async def mint(request: Request) -> Response:
+        body = await _body(request)
+        username = body.get("username", "xcourier_demo")
+        ttl = body.get("ttl")
+        if ttl is not None and (not isinstance(ttl, int | float) or isinstance(ttl, bool)):
+            raise _BadAdminRequest("ttl must be a number of seconds")
+        scopes = body.get("scopes")
+        if scopes is not None and (not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes)):
+            raise _BadAdminRequest("scopes must be a list of scope strings")
+        user = sandbox.user_by_username(str(username))
+        if user is None:
+            return _bad(f"unknown user: {username}", 404)
+        try:
+            token, expires_at = sandbox.mint_token(user.username, ttl, scopes)
+        except ValueError as exc:
+            raise _BadAdminRequest(str(exc)) from None
+        return JSONResponse(
+            {
+                "access_token": token,
+                "token_type": "bearer",
+                "expires_in": round(expires_at - sandbox.now()),
+                "username": user.username,
+                "user_id": user.id,
+                "scope": " ".join(sorted(ALL_SCOPES if scopes is None else set(scopes))),
+            }
+        )
+
+    @admin
+    async def expire(request: Request) -> Response:
+        body = await _body(request)
+        token = body.get("access_token")
+        return JSONResponse({"expired": sandbox.expire_tokens(str(token) if token is not None else None)})
+
+    @admin
+    async def clock(request: Request) -> Response:
+        body = await _body(request)
+        advance = body.get("advance", 0)
+        if not isinstance(advance, int | float) or isinstance(advance, bool):
+            raise _BadAdminRequest("advance must be a number of seconds")
+        return JSONResponse({"now": sandbox.advance_clock(float(advance))})
+
+    @admin
+    async def rate_limits(request: Request) -> Response:
+        body = await _body(request)
+        key, limit = _endpoint_key(body), _int(body, "limit")
+        if limit < 0:
+            raise _BadAdminRequest("limit must be >= 0")
+        sandbox.set_rate_limit(key, limit)
+        return JSONResponse({"endpoint": key, "limit": limit})
+
+    @admin
+    async def consent(request: Request) -> Response:
+        body = await _body(request)
+        approve = body.get("approve", True)
+        username = body.get("username")
+        if not isinstance(approve, bool):
+            raise _BadAdminRequest("approve must be true or false")
+        if username is not None and not isinstance(username, str):
+            raise _BadAdminRequest("username must be a string")
+        try:
+            return JSONResponse(sandbox.oauth.set_consent(approve, username))
+        except KeyError:
+            return _bad(f"unknown user: {username}", 404)
+
+    async def grants(request: Request) -> Response:
+        return JSONResponse(sandbox.oauth.grants())
+
+    return [
+        Route("/_sandbox/posts", create_post, methods=["POST"]),
+        Route("/_sandbox/state", state, methods=["GET"]),
+        Route("/_sandbox/calls", calls, methods=["GET"]),
+        Route("/_sandbox/reset", reset, methods=["POST"]),
+        Route("/_sandbox/faults", add_fault, methods=["POST"]),
+        Route("/_sandbox/faults", clear_faults, methods=["DELETE"]),
+        Route("/_sandbox/tokens", mint, methods=["POST"]),
+        Route("/_sandbox/tokens/expire", expire, methods=["POST"]),
+        Route("/_sandbox/clock", clock, methods=["POST"]),
+        Route("/_sandbox/rate-limits", rate_limits, methods=["POST"]),
+        Route("/_sandbox/oauth/consent", consent, methods=["POST"]),
+        Route("/_sandbox/oauth/grants", grants, methods=["GET"]),
+    ]

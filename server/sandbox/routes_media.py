@@ -1,0 +1,111 @@
+"""Media upload: one-shot POST /2/media/upload, the chunked initialize/append/finalize trio,
+and GET /2/media/upload?command=STATUS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.routing import Route
+
+from . import config, errors
+from .endpoint import check_query_params, json_body, path_id, x_route
+from .state import Sandbox, User, decode_media_payload
+
+
+async def _fields(request: Request) -> dict[str, Any]:
+    """Multipart and JSON bodies alike, as {name: str | bytes}; JSON `media` is base64."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data") or content_type.startswith("application/x-www-form-urlencoded"):
+        form = await request.form()
+        out: dict[str, Any] = {}
+        for name, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                out[name] = await value.read()
+            elif name == "media":
+                out[name] = decode_media_payload(value)
+            else:
+                out[name] = value
+        return out
+    body = await json_body(request)
+    if isinstance(body.get("media"), str):
+        body["media"] = decode_media_payload(body["media"])
+    return body
+
+
+def _media_bytes(fields: dict[str, Any]) -> bytes:
+    media = fields.get("media")
+    if not isinstance(media, bytes):
+        raise errors.invalid_request("media is required.", {"media": []})
+    return media
+
+
+def _optional_str(fields: dict[str, Any], name: str) -> str | None:
+    value = fields.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise errors.invalid_request(f"{name} must be a string.", {name: [str(value)]})
+    return value
+
+
+def routes(sandbox: Sandbox) -> list[Route]:
+    async def upload(request: Request, user: User) -> tuple[int, dict[str, Any]]:
+        fields = await _fields(request)
+        media = sandbox.upload_simple(
+            user,
+            _media_bytes(fields),
+            _optional_str(fields, "media_category"),
+            _optional_str(fields, "media_type"),
+        )
+        return 200, media.response()
+
+    async def initialize(request: Request, user: User) -> tuple[int, dict[str, Any]]:
+        body = await json_body(request)
+        total = body.get("total_bytes")
+        if total is not None and (not isinstance(total, int) or isinstance(total, bool)):
+            raise errors.invalid_request("total_bytes must be an integer.", {"total_bytes": [str(total)]})
+        media = sandbox.media_initialize(
+            user, _optional_str(body, "media_type"), total, _optional_str(body, "media_category")
+        )
+        return 200, media.response(with_size=False)
+
+    async def append(request: Request, user: User) -> tuple[int, dict[str, Any]]:
+        media_id = path_id(request.path_params["id"], "id")
+        fields = await _fields(request)
+        raw_index = fields.get("segment_index")
+        try:
+            index = int(raw_index)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise errors.invalid_request(
+                "segment_index is required and must be an integer.", {"segment_index": [str(raw_index)]}
+            ) from None
+        media = sandbox.media_append(user, media_id, index, _media_bytes(fields))
+        return 200, {"data": {"expires_at": int(media.expires_at)}}
+
+    async def finalize(request: Request, user: User) -> tuple[int, dict[str, Any]]:
+        media = sandbox.media_finalize(user, path_id(request.path_params["id"], "id"))
+        return 200, media.response()
+
+    async def status(request: Request, user: User) -> tuple[int, dict[str, Any]]:
+        check_query_params(request, ("media_id", "command"))
+        command = request.query_params.get("command")
+        if command != "STATUS":
+            raise errors.invalid_request(
+                f"The `command` query parameter value [{command}] is not one of [STATUS]",
+                {"command": [str(command)]},
+            )
+        media_id = request.query_params.get("media_id")
+        if not media_id:
+            raise errors.invalid_request("The `media_id` query parameter is required.", {"media_id": []})
+        media = sandbox.media_status(user, path_id(media_id, "media_id"))
+        return 200, media.response(status_view=True)
+
+    return [
+        x_route(sandbox, "POST", "/2/media/upload", config.POST_MEDIA_UPLOAD, upload),
+        x_route(sandbox, "GET", "/2/media/upload", config.GET_MEDIA_STATUS, status),
+        x_route(sandbox, "POST", "/2/media/upload/initialize", config.POST_MEDIA_INITIALIZE, initialize),
+        x_route(sandbox, "POST", "/2/media/upload/{id}/append", config.POST_MEDIA_APPEND, append),
+        x_route(sandbox, "POST", "/2/media/upload/{id}/finalize", config.POST_MEDIA_FINALIZE, finalize),
+    ]

@@ -1,0 +1,83 @@
+"""GET /2/users/me, /2/users/by/username/{username}, /2/users/{id}/tweets."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from . import config, errors
+from .endpoint import check_query_params, id_param, int_param, path_id, x_route
+from .fields import EXPANSION_PARAMS, USER_PARAMS, time_param, tweet_fields
+from .pagination import paginate
+from .state import Sandbox, User
+
+_USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
+_TIMELINE_PARAMS = (
+    "since_id",
+    "until_id",
+    "max_results",
+    "pagination_token",
+    "exclude",
+    "start_time",
+    "end_time",
+    *EXPANSION_PARAMS,
+)
+
+
+def routes(sandbox: Sandbox) -> list[Route]:
+    async def me(request: Request, user: User) -> tuple[int, dict[str, Any]]:
+        check_query_params(request, USER_PARAMS)
+        return 200, {"data": user.public()}
+
+    async def by_username(request: Request, user: User) -> tuple[int, dict[str, Any]]:
+        check_query_params(request, USER_PARAMS)
+        username = request.path_params["username"]
+        if not _USERNAME.match(username):
+            raise errors.invalid_request(
+                f"The `username` query parameter value [{username}] does not match ^[A-Za-z0-9_]{{1,15}}$",
+                {"username": [username]},
+            )
+        found = sandbox.user_by_username(username)
+        if found is None:
+            # X answers an unknown username with 200 and a partial error, not a 404.
+            entry = errors.not_found_entry("user", "username", username)
+            entry["detail"] = f"Could not find user with username: [{username}]."
+            return 200, {"errors": [entry]}
+        return 200, {"data": found.public()}
+
+    async def user_tweets(request: Request, user: User) -> tuple[int, dict[str, Any]]:
+        check_query_params(request, _TIMELINE_PARAMS)
+        user_id = path_id(request.path_params["id"], "id")
+        max_results = int_param(request, "max_results", 5, 100, 10)
+        since_id, until_id = id_param(request, "since_id"), id_param(request, "until_id")
+        start, end = time_param(request, "start_time"), time_param(request, "end_time")
+        fields = tweet_fields(request)
+        if sandbox.user_by_id(user_id) is None:
+            return 200, {"errors": [errors.not_found_entry("user", "id", user_id)]}
+        posts = [
+            p
+            for p in sandbox.user_posts(user_id)
+            if (start is None or p.created_at >= start) and (end is None or p.created_at < end)
+        ]
+        page = paginate(
+            posts,
+            since_id=since_id,
+            until_id=until_id,
+            max_results=max_results,
+            token=request.query_params.get("pagination_token"),
+            token_parameter="pagination_token",
+            with_previous=True,
+        )
+        body: dict[str, Any] = {"meta": page.meta}
+        if page.posts:
+            body = {"data": [p.render(fields) for p in page.posts], "meta": page.meta}
+        return 200, body
+
+    return [
+        x_route(sandbox, "GET", "/2/users/me", config.GET_USERS_ME, me),
+        x_route(sandbox, "GET", "/2/users/by/username/{username}", config.GET_USER_BY_USERNAME, by_username),
+        x_route(sandbox, "GET", "/2/users/{id}/tweets", config.GET_USER_TWEETS, user_tweets),
+    ]

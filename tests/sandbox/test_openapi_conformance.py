@@ -1,0 +1,117 @@
+"""Every X endpoint the sandbox serves, success and error, checked against X's OpenAPI spec.
+
+The spec checks themselves run in the client hooks (conftest.py) on every request and response of
+every test; this scenario makes sure each served operation is exercised at least once here too."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from .conftest import VALIDATED, template_of
+from .helpers import ALICE_ID, CAROL_ID, DEMO_ID, GIF, upload_png, upload_png_json
+from .openapi_check import validate_request, validate_response
+
+
+def test_every_served_operation_conforms_in_success_and_error(x: httpx.Client, client_for, admin: httpx.Client) -> None:
+    VALIDATED.clear()
+    x.get("/2/users/me")
+    client_for(token="nope").get("/2/users/me")
+    x.get("/2/users/by/username/alice")
+    x.get("/2/users/by/username/nobody")
+    x.get("/2/users/by/username/no-such-name!")
+    x.get(f"/2/users/{ALICE_ID}/tweets", params={"tweet.fields": "created_at,author_id", "max_results": 5})
+    x.get(f"/2/users/{ALICE_ID}/tweets", params={"max_results": 1})
+    x.get(f"/2/users/{CAROL_ID}/tweets")
+    x.get("/2/tweets/search/recent", params={"query": "from:alice OR from:bob"})
+    x.get("/2/tweets/search/recent", params={"query": "cats"})
+    post = x.post("/2/tweets", json={"text": "conformance"}).json()["data"]["id"]
+    x.post("/2/tweets", json={"text": "conformance"})
+    x.post("/2/tweets", json={"text": "x" * 300})
+    x.post(f"/2/users/{DEMO_ID}/likes", json={"tweet_id": post})
+    x.post(f"/2/users/{DEMO_ID}/likes", json={"tweet_id": "1"})
+    x.post(f"/2/users/{DEMO_ID}/retweets", json={"tweet_id": post})
+    x.post(f"/2/users/{ALICE_ID}/retweets", json={"tweet_id": post})
+    x.delete(f"/2/tweets/{post}")
+    x.delete(f"/2/tweets/{post}")
+    x.post(f"/2/dm_conversations/with/{ALICE_ID}/messages", json={"text": "hi"})
+    x.post(f"/2/dm_conversations/with/{CAROL_ID}/messages", json={"text": "hi"})
+    upload_png(x)
+    upload_png_json(x)
+    x.post("/2/media/upload", files={"media": ("a", b"", "image/png")}, data={"media_category": "tweet_image"})
+    media_id = x.post(
+        "/2/media/upload/initialize",
+        json={"media_type": "image/gif", "total_bytes": len(GIF), "media_category": "tweet_gif"},
+    ).json()["data"]["id"]
+    x.post(
+        "/2/media/upload/initialize",
+        json={"media_type": "image/gif", "total_bytes": 10**9, "media_category": "tweet_gif"},
+    )
+    x.post(
+        f"/2/media/upload/{media_id}/append",
+        files={"media": ("b", GIF, "application/octet-stream")},
+        data={"segment_index": "0"},
+    )
+    x.post(
+        f"/2/media/upload/{media_id}/append",
+        files={"media": ("b", GIF, "application/octet-stream")},
+        data={"segment_index": "5000"},
+    )
+    x.post(f"/2/media/upload/{media_id}/finalize")
+    x.post(f"/2/media/upload/{media_id}/finalize")
+    for _ in range(2):
+        x.get("/2/media/upload", params={"command": "STATUS", "media_id": media_id})
+    x.get("/2/media/upload", params={"command": "STATUS", "media_id": "1"})
+    admin.post("/_sandbox/rate-limits", json={"endpoint": "GET /2/users/me", "limit": 0})
+    x.get("/2/users/me")
+
+    operations = {(m, t) for m, t, _ in VALIDATED}
+    served = {
+        (m, t)
+        for m, t in [
+            ("GET", "/2/users/me"),
+            ("GET", "/2/users/by/username/{username}"),
+            ("GET", "/2/users/{id}/tweets"),
+            ("GET", "/2/tweets/search/recent"),
+            ("POST", "/2/tweets"),
+            ("DELETE", "/2/tweets/{id}"),
+            ("POST", "/2/users/{id}/likes"),
+            ("POST", "/2/users/{id}/retweets"),
+            ("POST", "/2/dm_conversations/with/{participant_id}/messages"),
+            ("POST", "/2/media/upload"),
+            ("GET", "/2/media/upload"),
+            ("POST", "/2/media/upload/initialize"),
+            ("POST", "/2/media/upload/{id}/append"),
+            ("POST", "/2/media/upload/{id}/finalize"),
+        ]
+    }
+    assert operations == served
+    for operation in served:
+        statuses = {s for m, t, s in VALIDATED if (m, t) == operation}
+        assert any(s < 300 for s in statuses) and any(s >= 400 for s in statuses), (operation, statuses)
+    assert {s for _, _, s in VALIDATED} >= {200, 201, 400, 401, 403, 404, 429}
+
+
+def test_template_matching() -> None:
+    assert template_of("GET", "/2/users/me") == "/2/users/me"
+    assert template_of("GET", "/2/users/123/tweets") == "/2/users/{id}/tweets"
+    assert template_of("POST", "/2/media/upload/123/append") == "/2/media/upload/{id}/append"
+
+
+def test_checker_rejects_wrong_shapes() -> None:
+    with pytest.raises(AssertionError, match=r"required|type"):
+        validate_response("POST", "/2/tweets", 201, {"data": {"id": 5, "text": "x"}}, "application/json")
+    with pytest.raises(AssertionError, match="parameter"):
+        validate_response(
+            "DELETE",
+            "/2/tweets/{id}",
+            404,
+            {"title": "Not Found Error", "type": "https://api.twitter.com/2/problems/resource-not-found"},
+            "application/problem+json",
+        )
+    with pytest.raises(AssertionError, match="content types"):
+        validate_response("GET", "/2/users/me", 200, {}, "text/html")
+    with pytest.raises(AssertionError):
+        validate_request("POST", "/2/users/{id}/retweets", {"tweet_id": "1", "extra": True})
+    with pytest.raises(AssertionError):
+        validate_request("POST", "/2/tweets", {"media": {"media_ids": ["1", "2", "3", "4", "5"]}})
