@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -72,3 +73,33 @@ async def runtime(sandbox: SandboxServer, tmp_path_factory: pytest.TempPathFacto
 @pytest.fixture
 def mcp_server(runtime: Runtime):
     return build_server(runtime)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.texts.append(self.format(record))
+
+
+@pytest.fixture(autouse=True)
+def no_token_in_logs(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test that talks to the shared sandbox: no token it issued may appear in a log line."""
+    collector = _Collect()
+    collector.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    root, ours = logging.getLogger(), logging.getLogger("xcourier")
+    previous = ours.level
+    root.addHandler(collector)
+    ours.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(collector)
+        ours.setLevel(previous)
+    if "sandbox" in request.fixturenames:
+        secrets = request.getfixturevalue("sandbox_server").sandbox.issued_secrets()
+        logged = "\n".join(collector.texts)
+        leaked = [s for s in secrets if s in logged]
+        assert not leaked, f"{len(leaked)} token value(s) appeared in log output"

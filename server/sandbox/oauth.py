@@ -150,6 +150,10 @@ class OAuthServer:
         self._refresh: dict[str, str] = {}  # every refresh token ever issued -> its family
         self.reset()
 
+    def issued_refresh_tokens(self) -> set[str]:
+        with self._lock:
+            return set(self._refresh)
+
     def reset(self) -> None:
         """Consent back to "approve as the demo user", counters to zero. Issued tokens survive,
         as minted ones do: a reset is X's data, not your login."""

@@ -118,6 +118,12 @@ class Sandbox:
             last = max(last, int(post_id))
         self._ids.reset(last)
 
+    def issued_secrets(self) -> set[str]:
+        """Every access and refresh token this sandbox ever issued, for leak checks."""
+        with self._lock:
+            access = set(self._tokens.issued)
+        return access | self.oauth.issued_refresh_tokens()
+
     def reset(self) -> None:
         """Back to the seeded world. Minted tokens survive: a reset is X's data, not your login."""
         with self._lock:

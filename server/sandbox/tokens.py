@@ -27,9 +27,12 @@ class TokenBook:
 
     def __init__(self) -> None:
         self._tokens: dict[str, Token] = {}
+        # Every value ever handed out, revoked ones too: tests check none of them leaks.
+        self.issued: set[str] = set()
 
     def issue(self, value: str, token: Token) -> None:
         self._tokens[value] = token
+        self.issued.add(value)
 
     def get(self, value: str) -> Token | None:
         return self._tokens.get(value)
