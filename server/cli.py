@@ -21,6 +21,7 @@ from .settings import (
     ENV_API_BASE_URL,
     ENV_LOG_LEVEL,
     ENV_MEDIA_ROOTS,
+    ENV_POLL_INTERVAL,
     Settings,
     SettingsError,
     check_api_base_url,
@@ -37,6 +38,12 @@ def _port(value: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{value} is not a TCP port (0-65535)")
     return port
+
+
+def _positive(value: float, flag: str) -> float:
+    if not value > 0:
+        raise SettingsError(f"{flag} {value}: must be a number of seconds above 0.")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +74,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="P",
         help="with --sandbox: serve the sandbox on 127.0.0.1:P so its admin API can be reached (default: free port)",
+    )
+    serve.add_argument(
+        "--sandbox-chatter",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="with --sandbox: the account bob posts every N seconds, to see newPost updates arrive (default off)",
+    )
+    serve.add_argument(
+        "--poll-interval",
+        type=float,
+        metavar="S",
+        help=f"newPost: never poll a user more often than every S seconds (default 60; env {ENV_POLL_INTERVAL})",
+    )
+    serve.add_argument(
+        "--no-search",
+        action="store_true",
+        help="newPost: poll each user's timeline instead of folding users into recent-search queries",
     )
     serve.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
     serve.add_argument("--host", default="127.0.0.1", help="http: address to bind (loopback only; default 127.0.0.1)")
@@ -127,6 +152,9 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         media_roots=check_media_roots(media_roots),
         log_level=args.log_level or environ.get(ENV_LOG_LEVEL, "INFO").upper(),
         access_token=environ.get(ENV_ACCESS_TOKEN) or None,
+        poll_interval=_positive(args.poll_interval or float(environ.get(ENV_POLL_INTERVAL) or 60.0), "--poll-interval"),
+        watch_search=not args.no_search,
+        sandbox_chatter=_positive(args.sandbox_chatter, "--sandbox-chatter") if args.sandbox_chatter else 0.0,
         store=args.store,
         account=args.account,
     )

@@ -72,12 +72,13 @@ async def _demo() -> None:
         await call("repostPost", {"tweet_id": post_id})
         await call("sendDirectMessage", {"username": "@alice", "text": f"Have a look at my post {post_id}"})
         await call("deletePost", {"id": post_id})
+        await call("getNewPosts", {"username": "alice"})
         _say()
         _say("Bad input comes back as a clear error, and nothing reaches X:")
         result = await client.call_tool("likePost", {"tweet_id": "not-a-number"})
         _say(f"-> likePost {{'tweet_id': 'not-a-number'}}\n  <- isError: {result.content[0].text}")  # type: ignore[union-attr]
     _say()
-    _say("Demo finished: all five tools ran on the sandbox.")
+    _say("Demo finished: every tool ran on the sandbox.")
 
 
 def run_demo() -> int:

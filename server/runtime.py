@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -14,8 +15,11 @@ from xcourier.tools.client import StaticTokenProvider, TokenProvider, XClient
 from xcourier.tools.media import MediaLoader
 from xcourier.tools.users import UserDirectory
 
+from .auth.memory_store import MemoryTokenStore
+from .auth.store import StoreError, TokenStore, open_store
 from .auth.tokens import TokenManager
 from .settings import ENV_ACCESS_TOKEN, Settings, SettingsError
+from .watcher import Watcher
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox, SandboxServer
@@ -54,6 +58,7 @@ class Runtime:
     users: UserDirectory
     media: MediaLoader
     tokens: TokenProvider
+    watcher: Watcher
     sandbox: SandboxServer | None = None
 
     @property
@@ -66,13 +71,22 @@ class Runtime:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: Settings, *, sandbox_server: SandboxServer | None = None) -> AsyncIterator[Runtime]:
-        """Start what the settings ask for (the sandbox too), and stop it all on exit.
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        sandbox_server: SandboxServer | None = None,
+        run_watcher: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> AsyncIterator[Runtime]:
+        """Start what the settings ask for (the sandbox, the watcher loop), and stop it all on exit.
 
         A running `sandbox_server` may be passed in (tests share one); it is then left running.
+        Tests pass run_watcher=False and a clock, and drive polls themselves.
         """
         owns_sandbox = sandbox_server is None
         tokens: TokenProvider
+        store: TokenStore
         if settings.sandbox:
             if sandbox_server is None:
                 from .sandbox import SandboxServer
@@ -80,35 +94,72 @@ class Runtime:
                 sandbox_server = SandboxServer(port=settings.sandbox_port).start()
             base_url = sandbox_server.base_url
             tokens = SandboxTokenProvider(sandbox_server.sandbox)
+            # Sandbox posts die with the sandbox, so its watcher cursors must not be kept.
+            store = MemoryTokenStore()
             logger.info("xcourier sandbox (an offline X emulator) at %s", base_url)
         elif settings.access_token:
             sandbox_server = None
             base_url = settings.api_base_url
             tokens = StaticTokenProvider(settings.access_token)
+            store = _open_store(settings)
             logger.info("acting on X at %s with the token from %s (never refreshed)", base_url, ENV_ACCESS_TOKEN)
         else:
             sandbox_server = None
-            tokens = await _stored_login(settings)
-            base_url = tokens.account.api_base_url
-            logger.info("acting on X at %s as @%s", base_url, tokens.account.username)
+            manager = await _stored_login(settings)
+            tokens, store, base_url = manager, manager.store, manager.account.api_base_url
+            logger.info("acting on X at %s as @%s", base_url, manager.account.username)
         client = XClient(tokens, base_url=base_url)
+        users = UserDirectory(client)
+        watcher = Watcher(
+            client,
+            users,
+            store,
+            cursor_scope=base_url,
+            min_interval=settings.poll_interval,
+            use_search=settings.watch_search,
+            clock=clock,
+        )
+        runtime = cls(
+            client=client,
+            users=users,
+            media=MediaLoader(settings.media_roots),
+            tokens=tokens,
+            watcher=watcher,
+            sandbox=sandbox_server,
+        )
         try:
-            yield cls(
-                client=client,
-                users=UserDirectory(client),
-                media=MediaLoader(settings.media_roots),
-                tokens=tokens,
-                sandbox=sandbox_server,
-            )
+            async with anyio.create_task_group() as background:
+                if run_watcher:
+                    background.start_soon(watcher.run)
+                if sandbox_server is not None and settings.sandbox_chatter:
+                    background.start_soon(_chatter, sandbox_server.sandbox, settings.sandbox_chatter)
+                yield runtime
+                background.cancel_scope.cancel()
         finally:
             await client.aclose()
             if sandbox_server is not None and owns_sandbox:
                 sandbox_server.stop()
 
 
-async def _stored_login(settings: Settings) -> TokenManager:
-    from .auth.store import StoreError, open_store
+def _open_store(settings: Settings) -> TokenStore:
+    try:
+        return open_store(settings.store)
+    except StoreError as exc:
+        raise SettingsError(str(exc)) from None
 
+
+async def _chatter(sandbox: Sandbox, every: float) -> None:
+    """`--sandbox-chatter N`: bob posts every N seconds, so a subscriber sees updates arrive."""
+    bob = sandbox.user_by_username("bob")
+    assert bob is not None
+    count = 0
+    while True:
+        await anyio.sleep(every)
+        count += 1
+        sandbox.create_post(bob, f"bob's chatter #{count} at {time.strftime('%H:%M:%S')}", None)
+
+
+async def _stored_login(settings: Settings) -> TokenManager:
     try:
         store = open_store(settings.store)
         tokens = await store.load(settings.account)

@@ -16,6 +16,7 @@ ENV_ACCESS_TOKEN = "XCOURIER_ACCESS_TOKEN"
 ENV_API_BASE_URL = "XCOURIER_API_BASE_URL"
 ENV_MEDIA_ROOTS = "XCOURIER_MEDIA_ROOTS"
 ENV_LOG_LEVEL = "XCOURIER_LOG_LEVEL"
+ENV_POLL_INTERVAL = "XCOURIER_POLL_INTERVAL"
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class Settings:
     api_base_url: str = DEFAULT_BASE_URL
     media_roots: tuple[Path, ...] = ()
     log_level: str = "INFO"
+    poll_interval: float = 60.0  # the newPost watcher's minimum interval between polls of a user
+    watch_search: bool = True  # fold watched users into recent-search queries
+    sandbox_chatter: float = 0.0  # with sandbox: bob posts every N seconds (0: off)
     store: str | None = None  # None: XCOURIER_STORE, else SQLite in the user data directory
     account: str | None = None  # None: the only, or last, login in the store
     # Kept out of repr so a logged Settings never shows the token.

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
-from xcourier.tools import engagement, messages, posts
+from xcourier.tools import engagement, messages, posts, timeline
 from xcourier.tools.errors import MissingScopeError, XError
 from xcourier.tools.media import MAX_DM_ATTACHMENTS, MAX_POST_IMAGES
 from xcourier.tools.models import (
@@ -159,5 +159,31 @@ def send_direct_message(runtime: Runtime, spec: ToolSpec) -> Handler:
             return messages.send_direct_message(runtime.client, runtime.users, runtime.media, username, text, media)
 
         return await _run(runtime, spec, action, summary, uses_media=bool(media))
+
+    return handler
+
+
+def get_new_posts(runtime: Runtime, spec: ToolSpec) -> Handler:
+    async def handler(
+        username: Annotated[
+            str,
+            Field(
+                description="The user whose posts to read, with or without the @.", json_schema_extra=_USERNAME_SCHEMA
+            ),
+        ],
+        since_id: Annotated[
+            str | None,
+            Field(
+                description="Return posts newer than this post id (the next_since_id of the previous call).",
+                json_schema_extra=_POST_ID_SCHEMA,
+            ),
+        ] = None,
+    ) -> Annotated[CallToolResult, timeline.NewPosts]:
+        def summary(r: timeline.NewPosts) -> str:
+            return f"{len(r.posts)} post(s) by @{username.lstrip('@')}; next since_id: {r.next_since_id}."
+
+        return await _run(
+            runtime, spec, lambda: timeline.get_new_posts(runtime.client, runtime.users, username, since_id), summary
+        )
 
     return handler

@@ -15,6 +15,7 @@ class MemoryTokenStore:
 
     def __init__(self) -> None:
         self._sets: dict[str, TokenSet] = {}
+        self._cursors: dict[str, str] = {}
         self._locks: dict[str, anyio.Lock] = {}
 
     async def load(self, account: str | None = None) -> TokenSet | None:
@@ -31,6 +32,12 @@ class MemoryTokenStore:
 
     async def list_accounts(self) -> list[TokenSet]:
         return sorted(self._sets.values(), key=lambda t: t.logged_in_at, reverse=True)
+
+    async def load_cursor(self, key: str) -> str | None:
+        return self._cursors.get(key)
+
+    async def save_cursor(self, key: str, post_id: str) -> None:
+        self._cursors[key] = post_id
 
     @asynccontextmanager
     async def refresh_lock(self, user_id: str) -> AsyncIterator[None]:

@@ -38,6 +38,11 @@ CREATE TABLE IF NOT EXISTS token_sets (
     encrypted INTEGER NOT NULL,
     secrets BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS cursors (
+    key TEXT PRIMARY KEY,
+    post_id TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
 """
 
 _COLUMNS = "user_id, username, scopes, expires_at, api_base_url, client_id, version, logged_in_at, encrypted, secrets"
@@ -144,6 +149,22 @@ class SQLiteTokenStore:
             return db.execute(f"SELECT {_COLUMNS} FROM token_sets ORDER BY logged_in_at DESC").fetchall()
 
         return [self._decode(row) for row in await self._run(work)]
+
+    async def load_cursor(self, key: str) -> str | None:
+        def work(db: sqlite3.Connection) -> tuple[str] | None:
+            return db.execute("SELECT post_id FROM cursors WHERE key = ?", (key,)).fetchone()
+
+        row = await self._run(work)
+        return None if row is None else row[0]
+
+    async def save_cursor(self, key: str, post_id: str) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT OR REPLACE INTO cursors (key, post_id, updated_at) VALUES (?, ?, ?)",
+                (key, post_id, time.time()),
+            )
+
+        await self._run(work)
 
     @asynccontextmanager
     async def refresh_lock(self, user_id: str) -> AsyncIterator[None]:

@@ -39,6 +39,12 @@ class TokenStore(Protocol):
         """Exclusive across every process sharing the store; released if the holder dies."""
         ...
 
+    async def load_cursor(self, key: str) -> str | None:
+        """The newPost watcher's last delivered post id for `key`."""
+        ...
+
+    async def save_cursor(self, key: str, post_id: str) -> None: ...
+
 
 def default_store_path() -> Path:
     from platformdirs import user_data_dir

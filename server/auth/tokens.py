@@ -56,6 +56,10 @@ class TokenManager:
         self.refreshes = 0  # grants this process made; for logs and benchmarks
 
     @property
+    def store(self) -> TokenStore:
+        return self._store
+
+    @property
     def account(self) -> TokenSet:
         return self._current
 

@@ -106,6 +106,17 @@ def routes(sandbox: Sandbox) -> list[Route]:
         sandbox.add_fault(fault)
         return JSONResponse({"fault": fault.__dict__}, status_code=201)
 
+    @admin
+    async def add_user(request: Request) -> Response:
+        body = await _body(request)
+        try:
+            user = sandbox.add_user(
+                str(body.get("username", "")), body.get("name"), bool(body.get("accepts_dms", True))
+            )
+        except ValueError as exc:
+            raise _BadAdminRequest(str(exc)) from None
+        return JSONResponse({"data": user.public()}, status_code=201)
+
     async def clear_faults(request: Request) -> Response:
         sandbox.clear_faults()
         return JSONResponse({"cleared": True})
@@ -180,6 +191,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
 
     return [
         Route("/_sandbox/posts", create_post, methods=["POST"]),
+        Route("/_sandbox/users", add_user, methods=["POST"]),
         Route("/_sandbox/state", state, methods=["GET"]),
         Route("/_sandbox/calls", calls, methods=["GET"]),
         Route("/_sandbox/reset", reset, methods=["POST"]),

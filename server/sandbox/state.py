@@ -219,6 +219,17 @@ class Sandbox:
         user = self._user_by_username(username)
         return user.id if user is not None else None
 
+    def add_user(self, username: str, name: str | None = None, accepts_dms: bool = True) -> User:
+        """A new account (admin API), e.g. to watch many users at once."""
+        with self._lock:
+            if not re.fullmatch(r"[A-Za-z0-9_]{1,15}", username):
+                raise ValueError("username must be 1-15 letters, digits or underscores")
+            if self._user_by_username(username) is not None:
+                raise ValueError(f"user {username} exists")
+            user = User(self._ids.next(self.now()), username, name or username, accepts_dms)
+            self.users[user.id] = user
+            return user
+
     def user_by_username(self, username: str) -> User | None:
         with self._lock:
             return self._user_by_username(username)

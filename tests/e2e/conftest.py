@@ -53,8 +53,19 @@ def _pump(stream: object, lines: queue.Queue[str | None], sink: list[str]) -> No
 @pytest.fixture
 def http_server() -> Iterator[tuple[str, Running]]:
     """`xcourier serve --sandbox --transport http --port 0`, yielding its MCP URL."""
+    yield from _serve_http()
+
+
+@pytest.fixture
+def chatty_http_server() -> Iterator[str]:
+    """The same, with bob posting every 0.2 s and the watcher polling as often."""
+    for url, _ in _serve_http("--sandbox-chatter", "0.2", "--poll-interval", "0.2"):
+        yield url
+
+
+def _serve_http(*extra: str) -> Iterator[tuple[str, Running]]:
     process = subprocess.Popen(
-        [*XCOURIER, "serve", "--sandbox", "--transport", "http", "--port", "0"],
+        [*XCOURIER, "serve", "--sandbox", "--transport", "http", "--port", "0", *extra],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

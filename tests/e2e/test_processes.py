@@ -10,16 +10,19 @@ import subprocess
 import threading
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp_types import ResourceUpdatedNotification
 
 from .conftest import XCOURIER, child_env, wait_for_line
 
 pytestmark = pytest.mark.slow
 
 NODE_CLIENT_DIR = Path(__file__).parent / "node"
-SEED_TOOLS = {"createPost", "deletePost", "likePost", "repostPost", "sendDirectMessage"}
+BOB = "x://users/bob/posts"
+SEED_TOOLS = {"createPost", "deletePost", "likePost", "repostPost", "sendDirectMessage", "getNewPosts"}
 
 
 async def _exercise(client: Client) -> None:
@@ -133,7 +136,7 @@ def test_sandbox_command_prints_its_url_and_a_working_token():
         process.wait(timeout=20)
 
 
-def test_demo_runs_all_five_tools_and_exits_zero():
+def test_demo_runs_every_tool_and_exits_zero():
     completed = subprocess.run([*XCOURIER, "demo"], capture_output=True, text=True, timeout=120, env=child_env())
     assert completed.returncode == 0, completed.stderr
     for tool in SEED_TOOLS:
@@ -186,3 +189,58 @@ async def test_mcp_json_sandbox_entry_starts_a_working_server():
     assert command is not None, "the xcourier console script is not installed"
     async with Client(StdioServerParameters(command=command, args=entry["args"]), mode="legacy") as client:
         assert {tool.name for tool in (await client.list_tools()).tools} == SEED_TOOLS
+
+
+def _chatty(*extra: str) -> list[str]:
+    return [*XCOURIER[1:], "serve", "--sandbox", "--sandbox-chatter", "0.2", "--poll-interval", "0.2", *extra]
+
+
+async def _legacy_update(client: Client, updates: list[str], arrived: anyio.Event) -> None:
+    await client.subscribe_resource(BOB)
+    with anyio.fail_after(60):
+        await arrived.wait()
+    assert updates[0] == BOB
+    feed = json.loads((await client.read_resource(BOB)).contents[0].text)
+    assert feed["posts"][0]["text"].startswith("bob's chatter #")
+
+
+async def _listen_update(client: Client) -> None:
+    async with client.listen(resource_subscriptions=[BOB]) as subscription:
+        with anyio.fail_after(60):
+            event = await anext(aiter(subscription))
+    assert event.uri == BOB
+    feed = json.loads((await client.read_resource(BOB)).contents[0].text)
+    assert feed["posts"][0]["text"].startswith("bob's chatter #")
+
+
+def _update_collector() -> tuple[list[str], anyio.Event, object]:
+    updates: list[str] = []
+    arrived = anyio.Event()
+
+    async def on_message(message: object) -> None:
+        if isinstance(message, ResourceUpdatedNotification):
+            updates.append(str(message.params.uri))
+            arrived.set()
+
+    return updates, arrived, on_message
+
+
+@pytest.mark.anyio
+async def test_both_generations_are_notified_of_new_posts_over_stdio():
+    params = StdioServerParameters(command=XCOURIER[0], args=_chatty(), env={"XCOURIER_LOG_LEVEL": "WARNING"})
+    updates, arrived, on_message = _update_collector()
+    async with Client(params, mode="legacy", message_handler=on_message) as client:
+        await _legacy_update(client, updates, arrived)
+    async with Client(params) as client:
+        assert client.protocol_version == "2026-07-28"
+        await _listen_update(client)
+
+
+@pytest.mark.anyio
+async def test_both_generations_are_notified_of_new_posts_over_streamable_http(chatty_http_server):
+    updates, arrived, on_message = _update_collector()
+    async with Client(chatty_http_server, mode="legacy", message_handler=on_message) as client:
+        await _legacy_update(client, updates, arrived)
+    async with Client(chatty_http_server) as client:
+        assert client.protocol_version == "2026-07-28"
+        await _listen_update(client)

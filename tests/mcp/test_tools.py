@@ -38,7 +38,7 @@ async def client(request: pytest.FixtureRequest, mcp_server):
 
 async def test_tools_list_has_the_seed_parameter_names(client):
     tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-    assert set(tools) == {"createPost", "deletePost", "likePost", "repostPost", "sendDirectMessage"}
+    assert set(tools) == {"createPost", "deletePost", "likePost", "repostPost", "sendDirectMessage", "getNewPosts"}
     expected = {
         "createPost": ({"text", "media"}, set()),
         "deletePost": ({"id"}, {"id"}),
@@ -67,13 +67,14 @@ async def test_output_schemas_have_the_seed_shapes(client):
         assert set(schema["$defs"][data_ref]["properties"]) == fields, name
 
 
-async def test_annotations_mark_delete_destructive_and_engagement_idempotent(client):
+async def test_annotations_mark_delete_destructive_engagement_idempotent_and_reads_read_only(client):
     tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     for name, tool in tools.items():
         a = tool.annotations
-        assert a.open_world_hint is True and a.read_only_hint is False, name
+        assert a.open_world_hint is True, name
+        assert a.read_only_hint is (name == "getNewPosts"), name
         assert a.destructive_hint is (name == "deletePost"), name
-        assert a.idempotent_hint is (name in ("likePost", "repostPost")), name
+        assert a.idempotent_hint is (name in ("likePost", "repostPost", "getNewPosts")), name
         assert tool.title and len(tool.description) > 40, name
 
 

@@ -128,3 +128,15 @@ def test_clock_advance_expires_tokens(admin: httpx.Client, x: httpx.Client, sand
 
 def test_unknown_user_token_is_404(admin: httpx.Client) -> None:
     assert admin.post("/_sandbox/tokens", json={"username": "nobody"}).status_code == 404
+
+
+def test_admin_adds_users_who_can_post_and_be_looked_up(admin: httpx.Client, x: httpx.Client) -> None:
+    created = admin.post("/_sandbox/users", json={"username": "dave_01"})
+    assert created.status_code == 201
+    user = created.json()["data"]
+    assert x.get("/2/users/by/username/dave_01").json()["data"] == user
+    assert admin.post("/_sandbox/posts", json={"username": "dave_01", "text": "hi"}).status_code == 201
+    assert admin.post("/_sandbox/users", json={"username": "dave_01"}).status_code == 400
+    assert admin.post("/_sandbox/users", json={"username": "not valid!"}).status_code == 400
+    admin.post("/_sandbox/reset")
+    assert "errors" in x.get("/2/users/by/username/dave_01").json()

@@ -1,0 +1,113 @@
+"""newPost subscriptions in both MCP generations, feeding the watcher and fanning its updates out.
+
+2025-11-25 clients send `resources/subscribe` and get `notifications/resources/updated` on
+their session; 2026-07-28 clients open `subscriptions/listen` streams, which the SDK serves
+from the SubscriptionBus we publish to. A middleware sees which URIs a listen stream asks for
+(and when it ends), so the watcher polls exactly the users someone is listening to.
+
+MCPServer has no public hook for `resources/subscribe` or for a connection's end, so this is
+the one module that reaches into the SDK's private attributes (`_lowlevel_server`, the
+session's `_connection`); tests/mcp/test_subscriptions.py fails loudly if an upgrade moves them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+from mcp.server.context import ServerRequestContext
+from mcp.server.mcpserver import MCPServer
+from mcp.server.subscriptions import ResourceUpdated, SubscriptionBus
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
+
+from xcourier.tools.errors import XError
+
+from .watcher import Watcher, username_of
+
+logger = logging.getLogger("xcourier.subscriptions")
+
+_CLEANUP_REGISTERED = "xcourier.subscriptions.cleanup"
+
+
+class Subscriptions:
+    def __init__(self, watcher: Watcher, bus: SubscriptionBus) -> None:
+        self._watcher = watcher
+        self._bus = bus
+        # uri -> {connection key: session}: 2025-era subscribers, told on their own session.
+        self._legacy: dict[str, dict[int, Any]] = {}
+        watcher.publishers.append(self.publish)
+
+    def install(self, server: MCPServer) -> None:
+        lowlevel = server._lowlevel_server  # private: MCPServer has no public resources/subscribe hook
+        lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, self._on_subscribe)
+        lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, self._on_unsubscribe)
+        server.middleware.append(self._listen_middleware)
+
+    async def publish(self, uri: str) -> None:
+        await self._bus.publish(ResourceUpdated(uri=uri))
+        for session in list(self._legacy.get(uri, {}).values()):
+            await session.send_resource_updated(uri)
+
+    # -- 2025-11-25: resources/subscribe ---------------------------------------------------------
+
+    async def _on_subscribe(self, ctx: ServerRequestContext[Any, Any], params: SubscribeRequestParams) -> EmptyResult:
+        uri = str(params.uri)
+        if username_of(uri) is None:
+            raise MCPError(
+                INVALID_PARAMS, f"Can't subscribe to {uri}: only x://users/{{username}}/posts is subscribable."
+            )
+        connection = ctx.session._connection  # private: its exit_stack is the only end-of-session hook
+        key = id(connection)
+        try:
+            await self._watcher.subscribe(uri, (key, uri))
+        except XError as exc:
+            raise MCPError(INVALID_PARAMS, f"Can't watch {uri}: {exc.message}") from None
+        self._legacy.setdefault(uri, {})[key] = ctx.session
+        if not connection.state.get(_CLEANUP_REGISTERED):
+            connection.state[_CLEANUP_REGISTERED] = True
+            connection.exit_stack.push_async_callback(self._connection_closed, key)
+        return EmptyResult()
+
+    async def _on_unsubscribe(
+        self, ctx: ServerRequestContext[Any, Any], params: UnsubscribeRequestParams
+    ) -> EmptyResult:
+        uri = str(params.uri)
+        key = id(ctx.session._connection)
+        self._legacy.get(uri, {}).pop(key, None)
+        await self._watcher.unsubscribe((key, uri), uri)
+        return EmptyResult()
+
+    async def _connection_closed(self, key: int) -> None:
+        for uri, sessions in list(self._legacy.items()):
+            if sessions.pop(key, None) is not None:
+                await self._watcher.unsubscribe((key, uri), uri)
+
+    # -- 2026-07-28: subscriptions/listen ------------------------------------------------------
+
+    async def _listen_middleware(self, ctx: ServerRequestContext[Any, Any], call_next: Any) -> Any:
+        if ctx.method != "subscriptions/listen":
+            return await call_next(ctx)
+        uris = _listened_uris(ctx.params)
+        stream = object()
+        for uri in uris:
+            try:
+                await self._watcher.subscribe(uri, stream)
+            except XError as exc:
+                logger.warning("not watching %s: %s", uri, exc.message)
+        try:
+            return await call_next(ctx)  # returns when the listen stream ends
+        finally:
+            # A client leaving cancels this request; the cleanup must still run.
+            with anyio.CancelScope(shield=True):
+                await self._watcher.unsubscribe(stream)
+
+
+def _listened_uris(params: Mapping[str, Any] | None) -> list[str]:
+    notifications = (params or {}).get("notifications")
+    uris = notifications.get("resourceSubscriptions") if isinstance(notifications, Mapping) else None
+    if not isinstance(uris, list):
+        return []
+    return [uri for uri in uris if isinstance(uri, str) and username_of(uri) is not None]

@@ -1,0 +1,309 @@
+"""The newPost watcher: one poll stream per watched user, however many sessions subscribe.
+
+At the first subscription it takes a baseline (the newest post id now); after that it
+asks X only for posts newer than the cursor, paging through all of them, and persists the
+cursor before telling subscribers, so a restart neither repeats nor skips a post. The
+poll interval comes from X's rate-limit headers: the remaining budget is spread over the
+window across every watched user, never faster than the minimum interval, and after a 429
+nothing is sent before the reset. With several users and search allowed, users are folded
+into `from:a OR from:b` recent-search queries, one request per batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+
+from xcourier.tools import timeline
+from xcourier.tools.client import XClient
+from xcourier.tools.errors import ForbiddenError, RateLimitedError, XError
+from xcourier.tools.timeline import Post
+from xcourier.tools.users import UserDirectory
+
+from .auth.store import TokenStore
+
+logger = logging.getLogger("xcourier.watcher")
+
+URI_PATTERN = re.compile(r"x://users/@?([A-Za-z0-9_]{1,15})/posts")
+RECENT = 20
+DEFAULT_MIN_INTERVAL = 60.0
+# Recent search reaches back 7 days; a cursor older than this is caught up on the timeline.
+_SEARCH_REACH = 6 * 24 * 3600
+_TWITTER_EPOCH_MS = 1288834974657
+
+Publisher = Callable[[str], Awaitable[None]]
+
+
+def username_of(uri: str) -> str | None:
+    match = URI_PATTERN.fullmatch(uri)
+    return match.group(1) if match else None
+
+
+def posted_at(post_id: str) -> float:
+    """A snowflake id carries its creation time (ms since X's epoch) in its top bits."""
+    return ((int(post_id) >> 22) + _TWITTER_EPOCH_MS) / 1000
+
+
+@dataclass
+class Watched:
+    username: str
+    user_id: str
+    cursor: str | None
+    recent: deque[Post] = field(default_factory=lambda: deque(maxlen=RECENT))
+    uris: dict[Hashable, str] = field(default_factory=dict)  # subscriber -> the URI it used
+    next_due: float = 0.0
+    interval: float = DEFAULT_MIN_INTERVAL
+    delivered: int = 0
+
+
+class Watcher:
+    def __init__(
+        self,
+        client: XClient,
+        users: UserDirectory,
+        store: TokenStore,
+        *,
+        cursor_scope: str,
+        min_interval: float = DEFAULT_MIN_INTERVAL,
+        use_search: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._users = users
+        self._store = store
+        self._scope = cursor_scope
+        self.min_interval = min_interval
+        self.use_search = use_search
+        self._clock = clock
+        self._watched: dict[str, Watched] = {}
+        self._lock = anyio.Lock()
+        self._wakeup = anyio.Event()
+        self.publishers: list[Publisher] = []
+        self._logged_interval: float | None = None
+
+    # -- subscriptions -------------------------------------------------------------------------
+
+    async def subscribe(self, uri: str, subscriber: Hashable) -> None:
+        """Start (or join) watching the user the URI names. Raises XError if X can't find them."""
+        name = username_of(uri)
+        if name is None:
+            raise ValueError(f"not a newPost URI: {uri}")
+        async with self._lock:
+            key = name.lower()
+            watched = self._watched.get(key)
+            if watched is None:
+                watched = await self._baseline(name)
+                self._watched[key] = watched
+                logger.info("newPost watcher: now watching @%s", watched.username)
+            watched.uris[subscriber] = uri
+        self._wakeup.set()
+
+    async def unsubscribe(self, subscriber: Hashable, uri: str | None = None) -> None:
+        """Drop one subscription (or all of the subscriber's); stop polling users nobody watches."""
+        async with self._lock:
+            for key, watched in list(self._watched.items()):
+                if subscriber in watched.uris and (uri is None or watched.uris[subscriber] == uri):
+                    del watched.uris[subscriber]
+                if not watched.uris:
+                    del self._watched[key]
+                    logger.info("newPost watcher: stopped watching @%s", watched.username)
+
+    async def _baseline(self, name: str) -> Watched:
+        user = await self._users.by_username(name)
+        newest = await timeline.newest_posts(self._client, user.id, RECENT)
+        stored = await self._store.load_cursor(self._cursor_key(user.username))
+        cursor = stored or (newest[-1].id if newest else None)
+        if stored is None and cursor is not None:
+            await self._store.save_cursor(self._cursor_key(user.username), cursor)
+        watched = Watched(username=user.username, user_id=user.id, cursor=cursor)
+        # Only what is at or before the cursor is "seen"; newer posts (made while we were down) are news.
+        watched.recent.extend(p for p in newest if cursor is not None and not timeline.newer(p.id, cursor))
+        watched.next_due = self._clock() + self._interval_for(len(self._watched) + 1)
+        return watched
+
+    def _cursor_key(self, username: str) -> str:
+        return f"{self._scope}|{username.lower()}"
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def recent(self, username: str) -> Watched | None:
+        return self._watched.get(username.lower())
+
+    def status(self) -> dict[str, Any]:
+        budget = {
+            endpoint: {"limit": rl.limit, "remaining": rl.remaining, "reset_at": _iso(rl.reset_at)}
+            for endpoint, rl in self._client.rate_limits.items()
+            if endpoint in (f"GET {timeline.TIMELINE}", f"GET {timeline.SEARCH}")
+        }
+        return {
+            "min_interval_seconds": self.min_interval,
+            "mode": "search" if self.use_search and len(self._watched) > 1 else "timeline",
+            "watched": [
+                {
+                    "username": w.username,
+                    "user_id": w.user_id,
+                    "subscribers": len(w.uris),
+                    "interval_seconds": round(w.interval, 3),
+                    "next_poll_at": _iso(w.next_due),
+                    "cursor": w.cursor,
+                    "delivered": w.delivered,
+                }
+                for w in self._watched.values()
+            ],
+            "budget": budget,
+        }
+
+    # -- polling -------------------------------------------------------------------------------
+
+    async def poll_due(self, *, force: bool = False) -> int:
+        """Poll every user whose time has come (all of them with `force`). Returns requests made."""
+        async with self._lock:
+            now = self._clock()
+            due = [w for w in self._watched.values() if force or w.next_due <= now]
+            if not due:
+                return 0
+            requests = 0
+            searched = [w for w in due if self._searchable(w, now)] if self.use_search else []
+            if len(searched) < 2:
+                searched = []  # a batch of one saves nothing over the timeline
+            if searched:
+                requests += await self._poll_search(searched)
+            searched_ids = {id(w) for w in searched}
+            polled: list[Watched] = []
+            for watched in due:
+                if id(watched) not in searched_ids and await self._poll_timeline(watched):
+                    polled.append(watched)
+                    requests += 1
+                elif id(watched) not in searched_ids:
+                    requests += 1
+            # Scheduled once the round is done, from the budget X reported last.
+            self._schedule(polled, f"GET {timeline.TIMELINE}", requests_per_round=len(polled))
+            return requests
+
+    def _searchable(self, watched: Watched, now: float) -> bool:
+        return watched.cursor is not None and now - posted_at(watched.cursor) < _SEARCH_REACH
+
+    async def _poll_timeline(self, watched: Watched) -> bool:
+        """One user's timeline since the cursor; False if X refused (the user is rescheduled)."""
+        try:
+            posts = await timeline.user_posts(self._client, watched.user_id, watched.cursor)
+        except XError as exc:
+            self._after_failure([watched], exc, f"GET {timeline.TIMELINE}")
+            return False
+        await self._deliver(watched, posts)
+        return True
+
+    async def _poll_search(self, group: list[Watched]) -> int:
+        requests = 0
+        batches = timeline.search_queries(sorted(w.username for w in group))
+        by_name = {w.username: w for w in group}
+        for names in batches:
+            members = [by_name[name] for name in names]
+            since_id = min((w.cursor for w in members if w.cursor is not None), key=int)
+            requests += 1
+            try:
+                posts = await timeline.search_posts(self._client, names, since_id)
+            except ForbiddenError:
+                logger.warning("newPost watcher: X refused recent search; polling user timelines instead")
+                self.use_search = False
+                polled = []
+                for watched in members:
+                    requests += 1
+                    if await self._poll_timeline(watched):
+                        polled.append(watched)
+                self._schedule(polled, f"GET {timeline.TIMELINE}", requests_per_round=len(polled))
+                continue
+            except XError as exc:
+                self._after_failure(members, exc, f"GET {timeline.SEARCH}")
+                continue
+            newest = posts[-1].id if posts else None
+            for watched in members:
+                await self._deliver(watched, [p for p in posts if p.author_id == watched.user_id])
+                # The search covered every member up to its newest result, so all cursors move there.
+                if newest is not None and timeline.newer(newest, watched.cursor):
+                    watched.cursor = newest
+                    await self._store.save_cursor(self._cursor_key(watched.username), newest)
+        self._schedule(group, f"GET {timeline.SEARCH}", requests_per_round=max(len(batches), 1))
+        return requests
+
+    async def _deliver(self, watched: Watched, posts: list[Post]) -> None:
+        fresh = [p for p in posts if timeline.newer(p.id, watched.cursor)]
+        if not fresh:
+            return
+        watched.cursor = fresh[-1].id
+        # Committed before anyone is told: a crash after this can't make a restart deliver it again.
+        await self._store.save_cursor(self._cursor_key(watched.username), watched.cursor)
+        watched.recent.extend(fresh)
+        watched.delivered += len(fresh)
+        logger.info("newPost watcher: %d new post(s) by @%s", len(fresh), watched.username)
+        for uri in sorted(set(watched.uris.values())):
+            for publish in self.publishers:
+                await publish(uri)
+
+    def _after_failure(self, members: list[Watched], exc: XError, endpoint: str) -> None:
+        now = self._clock()
+        if isinstance(exc, RateLimitedError) and exc.reset_at:
+            resume = max(exc.reset_at, now + self.min_interval)
+            logger.warning("newPost watcher: rate limited on %s until %s", endpoint, _iso(exc.reset_at))
+        else:
+            resume = now + max(self.min_interval, max(w.interval for w in members))
+            logger.warning("newPost watcher: %s failed (%s); next try at %s", endpoint, exc.message, _iso(resume))
+        for watched in members:
+            watched.next_due = resume
+
+    def _interval_for(self, requests_per_round: int, endpoint: str = f"GET {timeline.TIMELINE}") -> float:
+        rate_limit = self._client.rate_limits.get(endpoint)
+        if rate_limit is None:
+            return self.min_interval
+        now = self._clock()
+        window_left = max(rate_limit.reset_at - now, 1.0)
+        if rate_limit.remaining <= 0:
+            return max(window_left, self.min_interval)
+        rounds_left = rate_limit.remaining / max(requests_per_round, 1)
+        return max(self.min_interval, window_left / rounds_left)
+
+    def _schedule(self, members: list[Watched], endpoint: str, *, requests_per_round: int) -> None:
+        if not members:
+            return
+        interval = self._interval_for(requests_per_round, endpoint)
+        now = self._clock()
+        for watched in members:
+            watched.interval = interval
+            watched.next_due = now + interval
+        if interval != self._logged_interval:
+            self._logged_interval = interval
+            rate_limit = self._client.rate_limits.get(endpoint)
+            left = (
+                f"{rate_limit.remaining} requests left until {_iso(rate_limit.reset_at)}"
+                if rate_limit
+                else "no budget known"
+            )
+            logger.info(
+                "newPost watcher: polling %d user(s) every %.1f s via %s (%s)",
+                len(self._watched),
+                interval,
+                endpoint,
+                left,
+            )
+
+    async def run(self) -> None:
+        """Poll forever, sleeping until the next user is due or a subscription changes things."""
+        while True:
+            self._wakeup = anyio.Event()  # before polling, so a subscription meanwhile isn't missed
+            await self.poll_due()
+            upcoming = [w.next_due for w in self._watched.values()]
+            delay = max(0.0, min(upcoming) - self._clock()) if upcoming else None
+            with anyio.move_on_after(delay):
+                await self._wakeup.wait()
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
