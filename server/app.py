@@ -6,7 +6,6 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from . import __version__, resources
-from .inventory import TOOLS
 from .runtime import Runtime
 from .subscriptions import Subscriptions
 
@@ -34,7 +33,7 @@ def build_server(runtime: Runtime) -> MCPServer:
         instructions=instructions,
         subscriptions=bus,
     )
-    for spec in TOOLS:
+    for spec in runtime.tools:
         server.add_tool(
             spec.build(runtime, spec),
             name=spec.name,

@@ -14,12 +14,15 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
+from .config_file import ConfigError, load_config, section
 from .settings import (
     ENV_ACCESS_TOKEN,
     ENV_API_BASE_URL,
     ENV_LOG_LEVEL,
+    ENV_MEDIA_ALLOW_HOSTS,
     ENV_MEDIA_ROOTS,
     ENV_POLL_INTERVAL,
     Settings,
@@ -93,6 +96,30 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="newPost: poll each user's timeline instead of folding users into recent-search queries",
     )
+    switches = serve.add_argument_group(
+        "safety switches",
+        "Each can also be set in the environment (XCOURIER_READ_ONLY=1, XCOURIER_TOOLS, XCOURIER_EXCLUDE_TOOLS, "
+        "XCOURIER_CONFIRM, XCOURIER_DRY_RUN=1, XCOURIER_MAX_WRITES_PER_HOUR, XCOURIER_DAILY_BUDGET) or in the "
+        "config file's [serve] table (read_only, tools, exclude_tools, confirm, dry_run, max_writes_per_hour, "
+        "daily_budget; prices in [pricing]). Flags win over the environment, which wins over the file.",
+    )
+    switches.add_argument(
+        "--read-only", action="store_true", default=None, help="expose only read tools and the newPost resource"
+    )
+    switches.add_argument("--tools", metavar="NAME,...", help="expose only these tools")
+    switches.add_argument("--exclude-tools", metavar="NAME,...", help="never expose these tools")
+    switches.add_argument(
+        "--confirm",
+        choices=("none", "destructive", "writes"),
+        help="ask the user (MCP elicitation) before deletePost (destructive) or before every write; default none",
+    )
+    switches.add_argument(
+        "--dry-run", action="store_true", default=None, help="validate writes and show what would be sent; send nothing"
+    )
+    switches.add_argument("--max-writes-per-hour", type=int, metavar="N", help="refuse writes past N per hour")
+    switches.add_argument(
+        "--daily-budget", type=float, metavar="USD", help="refuse calls that would pass this spend in 24 h"
+    )
     serve.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
     serve.add_argument("--host", default="127.0.0.1", help="http: address to bind (loopback only; default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000, help="http: port (default 8000; 0 picks a free one)")
@@ -106,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="allow attaching local image files from DIR (repeatable; none by default)",
+    )
+    serve.add_argument(
+        "--media-allow-host",
+        action="append",
+        default=None,
+        metavar="HOST",
+        help="fetch remote media from HOST even if it resolves to a private address (repeatable; none by default)",
     )
     serve.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="default INFO")
     serve.add_argument(
@@ -121,6 +155,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the X API sandbox on loopback and print one JSON line with its URL and a token.",
     )
     sandbox.add_argument("--port", type=_port, default=0, help="port on 127.0.0.1 (default: any free port)")
+
+    audit = commands.add_parser(
+        "audit",
+        help="show what was done on the account: every write and refusal, with running totals",
+        description="The audit trail kept in the store: time, account, tool, X ids, outcome and estimated cost.",
+    )
+    audit.add_argument(
+        "--since", default="24h", metavar="DURATION", help="how far back, e.g. 30m, 2h, 7d (default 24h)"
+    )
+    audit.add_argument("--store", metavar="PATH", help="token store (default: XCOURIER_STORE or user data dir)")
+    audit.add_argument("--json", action="store_true", help="one JSON object per line")
 
     from .auth.commands import add_parser as add_auth_parser
 
@@ -142,7 +187,18 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
             "authentication yet and anyone reaching the port could act on the account. Use 127.0.0.1 "
             "and put a reverse proxy with authentication in front if you need remote access."
         )
+    config = section(load_config(environ), "serve")
+    pricing = section(load_config(environ), "pricing")
+    switch = _Switches(args, environ, config)
     return Settings(
+        read_only=switch.flag("read_only", "XCOURIER_READ_ONLY"),
+        tools=switch.names("tools", "XCOURIER_TOOLS"),
+        exclude_tools=switch.names("exclude_tools", "XCOURIER_EXCLUDE_TOOLS") or (),
+        confirm=switch.choice("confirm", "XCOURIER_CONFIRM", ("none", "destructive", "writes"), "none"),
+        dry_run=switch.flag("dry_run", "XCOURIER_DRY_RUN"),
+        max_writes_per_hour=switch.number("max_writes_per_hour", "XCOURIER_MAX_WRITES_PER_HOUR", int),
+        daily_budget=switch.number("daily_budget", "XCOURIER_DAILY_BUDGET", float),
+        prices=_prices(pricing),
         transport=args.transport,
         host=args.host,
         port=args.port,
@@ -150,6 +206,8 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         sandbox_port=args.sandbox_port,
         api_base_url=check_api_base_url(api_base_url),
         media_roots=check_media_roots(media_roots),
+        media_allowed_hosts=tuple(args.media_allow_host or ())
+        or tuple(h.strip() for h in environ.get(ENV_MEDIA_ALLOW_HOSTS, "").split(",") if h.strip()),
         log_level=args.log_level or environ.get(ENV_LOG_LEVEL, "INFO").upper(),
         access_token=environ.get(ENV_ACCESS_TOKEN) or None,
         poll_interval=_positive(args.poll_interval or float(environ.get(ENV_POLL_INTERVAL) or 60.0), "--poll-interval"),
@@ -158,6 +216,66 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         store=args.store,
         account=args.account,
     )
+
+
+class _Switches:
+    """A switch's value: its flag, else its environment variable, else the config file, else off."""
+
+    def __init__(self, args: argparse.Namespace, environ: dict[str, str], config: dict[str, Any]) -> None:
+        self._args, self._environ, self._config = args, environ, config
+
+    def _raw(self, name: str, env: str) -> Any:
+        value = getattr(self._args, name)
+        if value is not None:
+            return value
+        if env in self._environ:
+            return self._environ[env]
+        return self._config.get(name)
+
+    def flag(self, name: str, env: str) -> bool:
+        value = self._raw(name, env)
+        if isinstance(value, str):
+            if value.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+                raise SettingsError(f"{env}={value!r}: use 1 or 0.")
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        return bool(value)
+
+    def names(self, name: str, env: str) -> tuple[str, ...] | None:
+        value = self._raw(name, env)
+        if value is None:
+            return None
+        items = value if isinstance(value, list) else str(value).split(",")
+        return tuple(str(item).strip() for item in items if str(item).strip())
+
+    def choice(self, name: str, env: str, choices: tuple[str, ...], default: str) -> Any:
+        value = self._raw(name, env) or default
+        if value not in choices:
+            raise SettingsError(f"{name.replace('_', '-')} {value!r}: choose one of {', '.join(choices)}.")
+        return value
+
+    def number(self, name: str, env: str, kind: type[int] | type[float]) -> Any:
+        value = self._raw(name, env)
+        if value is None:
+            return None
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            raise SettingsError(f"--{name.replace('_', '-')} {value!r}: not a number.") from None
+        if number <= 0:
+            raise SettingsError(f"--{name.replace('_', '-')} {value!r}: must be above 0.")
+        return number
+
+
+def _prices(pricing: dict[str, Any]) -> tuple[tuple[str, float], ...]:
+    from .audit import DEFAULT_PRICES
+
+    unknown = sorted(set(pricing) - set(DEFAULT_PRICES))
+    if unknown:
+        raise SettingsError(f"[pricing] {', '.join(unknown)}: unknown; the keys are {', '.join(DEFAULT_PRICES)}.")
+    try:
+        return tuple((key, float(value)) for key, value in pricing.items())
+    except (TypeError, ValueError):
+        raise SettingsError("[pricing] values must be numbers of USD.") from None
 
 
 def configure_logging(level: str) -> None:
@@ -177,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "sandbox":
         return _sandbox(args)
+    if args.command == "audit":
+        return _audit(args)
     if args.command == "auth":
         configure_logging("WARNING")
         from .auth.commands import run
@@ -190,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(args, dict(os.environ))
-    except SettingsError as exc:
+    except (SettingsError, ConfigError) as exc:
         print(f"xcourier: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
@@ -205,6 +325,35 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    import anyio
+
+    from .audit import AuditLog, Guards, parse_duration, render
+    from .auth.store import StoreError, open_store
+
+    try:
+        since = parse_duration(args.since)
+        store = open_store(args.store)
+        log = AuditLog(store, account="")
+        entries = anyio.run(log.since, since)
+        config = section(load_config(dict(os.environ)), "serve")
+        guards = Guards(
+            log, max_writes_per_hour=config.get("max_writes_per_hour"), daily_budget=config.get("daily_budget")
+        )
+        totals = anyio.run(guards.totals)
+    except (ValueError, StoreError, ConfigError) as exc:
+        print(f"xcourier: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        for entry in entries:
+            print(json.dumps({"at": entry.at, **entry.record()}, ensure_ascii=False))
+        print(json.dumps({"totals": totals}))
+    else:
+        print(f"audit trail in {store.location}, last {args.since}:")
+        print(render(entries, totals) if entries else "nothing recorded\n" + render([], totals))
     return 0
 
 

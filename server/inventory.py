@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mcp_types import ToolAnnotations
 
 from . import tool_handlers
-from .runtime import Runtime
 from .tool_handlers import Handler
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
 
 POST_SCOPES = ("tweet.read", "tweet.write", "users.read")
 MEDIA_SCOPES = ("media.write",)
@@ -105,3 +108,20 @@ TOOLS: tuple[ToolSpec, ...] = (
         build=tool_handlers.get_new_posts,
     ),
 )
+
+
+TOOL_NAMES = tuple(spec.name for spec in TOOLS)
+
+
+def select_tools(
+    *, read_only: bool = False, allow: tuple[str, ...] | None = None, deny: tuple[str, ...] = ()
+) -> tuple[ToolSpec, ...]:
+    """The one place the switches decide which tools exist: --read-only, --tools, --exclude-tools."""
+    unknown = sorted(name for name in {*(allow or ()), *deny} if name not in TOOL_NAMES)
+    if unknown:
+        raise ValueError(f"unknown tool name(s) {', '.join(unknown)}; the tools are {', '.join(TOOL_NAMES)}")
+    return tuple(
+        spec
+        for spec in TOOLS
+        if (not read_only or not spec.writes) and (allow is None or spec.name in allow) and spec.name not in deny
+    )

@@ -11,6 +11,7 @@ from xcourier.tools import timeline, validation
 from xcourier.tools.errors import XError
 
 from . import results
+from .audit import DAY
 from .runtime import Runtime
 from .watcher import RECENT
 
@@ -60,6 +61,23 @@ def register(server: MCPServer, runtime: Runtime) -> None:
                 "newest_id": newest_first[0].id if newest_first else None,
                 "posts": [_post_json(p) for p in newest_first],
             },
+            ensure_ascii=False,
+        )
+
+    @server.resource(
+        "x://audit",
+        name="audit",
+        title="Audit trail",
+        description=(
+            "Read-only: what this server did on the account in the last 24 hours (every write and every refusal, "
+            "with X ids and estimated cost) and the running totals against --max-writes-per-hour and --daily-budget."
+        ),
+        mime_type="application/json",
+    )
+    async def audit_trail() -> str:
+        entries = await runtime.audit.since(DAY)
+        return json.dumps(
+            {"entries": [{"at": e.at, **e.record()} for e in entries], "totals": await runtime.guards.totals()},
             ensure_ascii=False,
         )
 

@@ -17,6 +17,7 @@ from xcourier.tools.errors import (
     InvalidInputError,
     MissingScopeError,
     NotFoundError,
+    OutcomeUnknownError,
     RateLimitedError,
     ServerError,
     TransportError,
@@ -41,6 +42,16 @@ def success(result: BaseModel, summary: str, *, on_sandbox: bool) -> CallToolRes
         content=[TextContent(type="text", text="\n".join(lines))],
         structured_content=structured,
     )
+
+
+def dry_run(tool: str, plan: dict[str, object], *, on_sandbox: bool) -> CallToolResult:
+    """--dry-run: everything was checked; this is what would have been sent to X."""
+    text = f"DRY RUN: {tool} was validated but not sent (the server runs with --dry-run). It would send:\n"
+    text += json.dumps(plan, ensure_ascii=False, indent=2)
+    if on_sandbox:
+        text += "\n" + SANDBOX_NOTE
+    # Marked as an error so no client mistakes it for a done action (and there is no post id to return).
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
 
 
 def failure(exc: XError, *, tool: str, writes: bool, on_sandbox: bool) -> CallToolResult:
@@ -109,6 +120,8 @@ def explain(exc: XError, *, writes: bool, on_sandbox: bool) -> str:
         return f"X found nothing there: {exc.detail}. Check the id; the post may have been deleted."
     if isinstance(exc, ServerError):
         return f"X had a server error ({exc.status}). Nothing suggests the input is wrong; try again shortly."
+    if isinstance(exc, OutcomeUnknownError):
+        return exc.message
     if isinstance(exc, TransportError):
         if writes:
             return (

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import anyio
@@ -15,9 +15,11 @@ from xcourier.tools.client import StaticTokenProvider, TokenProvider, XClient
 from xcourier.tools.media import MediaLoader
 from xcourier.tools.users import UserDirectory
 
+from .audit import DEFAULT_PRICES, AuditLog, Guards
 from .auth.memory_store import MemoryTokenStore
 from .auth.store import StoreError, TokenStore, open_store
 from .auth.tokens import TokenManager
+from .inventory import ToolSpec, select_tools
 from .settings import ENV_ACCESS_TOKEN, Settings, SettingsError
 from .watcher import Watcher
 
@@ -52,6 +54,19 @@ class SandboxTokenProvider:
             return self._token
 
 
+@dataclass(frozen=True)
+class Policy:
+    """How cautious to be with writes: --confirm and --dry-run."""
+
+    confirm: str = "none"
+    dry_run: bool = False
+
+    def needs_confirmation(self, spec: ToolSpec) -> bool:
+        if self.confirm == "writes":
+            return spec.writes
+        return self.confirm == "destructive" and bool(spec.annotations.destructive_hint)
+
+
 @dataclass
 class Runtime:
     client: XClient
@@ -59,6 +74,12 @@ class Runtime:
     media: MediaLoader
     tokens: TokenProvider
     watcher: Watcher
+    audit: AuditLog
+    guards: Guards
+    tools: tuple[ToolSpec, ...]
+    account: str
+    policy: Policy = Policy()
+    prices: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     sandbox: SandboxServer | None = None
 
     @property
@@ -94,19 +115,22 @@ class Runtime:
                 sandbox_server = SandboxServer(port=settings.sandbox_port).start()
             base_url = sandbox_server.base_url
             tokens = SandboxTokenProvider(sandbox_server.sandbox)
-            # Sandbox posts die with the sandbox, so its watcher cursors must not be kept.
+            # Sandbox posts die with the sandbox, so its watcher cursors (and audit) must not be kept.
             store = MemoryTokenStore()
+            account = "xcourier_demo"
             logger.info("xcourier sandbox (an offline X emulator) at %s", base_url)
         elif settings.access_token:
             sandbox_server = None
             base_url = settings.api_base_url
             tokens = StaticTokenProvider(settings.access_token)
             store = _open_store(settings)
+            account = "token"  # a bare access token doesn't say whose it is
             logger.info("acting on X at %s with the token from %s (never refreshed)", base_url, ENV_ACCESS_TOKEN)
         else:
             sandbox_server = None
             manager = await _stored_login(settings)
             tokens, store, base_url = manager, manager.store, manager.account.api_base_url
+            account = manager.account.username
             logger.info("acting on X at %s as @%s", base_url, manager.account.username)
         client = XClient(tokens, base_url=base_url)
         users = UserDirectory(client)
@@ -119,12 +143,23 @@ class Runtime:
             use_search=settings.watch_search,
             clock=clock,
         )
+        try:
+            tools = select_tools(read_only=settings.read_only, allow=settings.tools, deny=settings.exclude_tools)
+        except ValueError as exc:
+            raise SettingsError(f"--tools/--exclude-tools: {exc}") from None
+        audit = AuditLog(store, account, clock=clock)
         runtime = cls(
             client=client,
             users=users,
-            media=MediaLoader(settings.media_roots),
+            media=MediaLoader(settings.media_roots, allowed_hosts=settings.media_allowed_hosts),
             tokens=tokens,
             watcher=watcher,
+            audit=audit,
+            guards=Guards(audit, max_writes_per_hour=settings.max_writes_per_hour, daily_budget=settings.daily_budget),
+            tools=tools,
+            account=account,
+            policy=Policy(confirm=settings.confirm, dry_run=settings.dry_run),
+            prices={**DEFAULT_PRICES, **dict(settings.prices)},
             sandbox=sandbox_server,
         )
         try:

@@ -15,6 +15,7 @@ Transport = Literal["stdio", "http"]
 ENV_ACCESS_TOKEN = "XCOURIER_ACCESS_TOKEN"
 ENV_API_BASE_URL = "XCOURIER_API_BASE_URL"
 ENV_MEDIA_ROOTS = "XCOURIER_MEDIA_ROOTS"
+ENV_MEDIA_ALLOW_HOSTS = "XCOURIER_MEDIA_ALLOW_HOSTS"
 ENV_LOG_LEVEL = "XCOURIER_LOG_LEVEL"
 ENV_POLL_INTERVAL = "XCOURIER_POLL_INTERVAL"
 
@@ -28,10 +29,21 @@ class Settings:
     sandbox_port: int = 0
     api_base_url: str = DEFAULT_BASE_URL
     media_roots: tuple[Path, ...] = ()
+    # Hosts remote media may come from even though they resolve to private addresses (e.g. an intranet CDN).
+    media_allowed_hosts: tuple[str, ...] = ()
     log_level: str = "INFO"
     poll_interval: float = 60.0  # the newPost watcher's minimum interval between polls of a user
     watch_search: bool = True  # fold watched users into recent-search queries
     sandbox_chatter: float = 0.0  # with sandbox: bob posts every N seconds (0: off)
+    # Safety switches, read by the tool inventory and the call pipeline.
+    read_only: bool = False
+    tools: tuple[str, ...] | None = None  # allow list; None: all
+    exclude_tools: tuple[str, ...] = ()
+    confirm: Literal["none", "destructive", "writes"] = "none"
+    dry_run: bool = False
+    max_writes_per_hour: int | None = None
+    daily_budget: float | None = None  # USD
+    prices: tuple[tuple[str, float], ...] = ()  # overrides of audit.DEFAULT_PRICES
     store: str | None = None  # None: XCOURIER_STORE, else SQLite in the user data directory
     account: str | None = None  # None: the only, or last, login in the store
     # Kept out of repr so a logged Settings never shows the token.

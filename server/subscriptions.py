@@ -90,14 +90,13 @@ class Subscriptions:
     async def _listen_middleware(self, ctx: ServerRequestContext[Any, Any], call_next: Any) -> Any:
         if ctx.method != "subscriptions/listen":
             return await call_next(ctx)
-        uris = _listened_uris(ctx.params)
         stream = object()
-        for uri in uris:
-            try:
-                await self._watcher.subscribe(uri, stream)
-            except XError as exc:
-                logger.warning("not watching %s: %s", uri, exc.message)
         try:
+            for uri in _listened_uris(ctx.params):
+                try:
+                    await self._watcher.subscribe(uri, stream)
+                except XError as exc:
+                    logger.warning("not watching %s: %s", uri, exc.message)
             return await call_next(ctx)  # returns when the listen stream ends
         finally:
             # A client leaving cancels this request; the cleanup must still run.

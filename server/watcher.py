@@ -37,7 +37,8 @@ RECENT = 20
 DEFAULT_MIN_INTERVAL = 60.0
 # Recent search reaches back 7 days; a cursor older than this is caught up on the timeline.
 _SEARCH_REACH = 6 * 24 * 3600
-_TWITTER_EPOCH_MS = 1288834974657
+# How far behind the newest search result a quiet user's cursor stays (seconds of post time).
+_SEARCH_LAG = 60
 
 Publisher = Callable[[str], Awaitable[None]]
 
@@ -45,11 +46,6 @@ Publisher = Callable[[str], Awaitable[None]]
 def username_of(uri: str) -> str | None:
     match = URI_PATTERN.fullmatch(uri)
     return match.group(1) if match else None
-
-
-def posted_at(post_id: str) -> float:
-    """A snowflake id carries its creation time (ms since X's epoch) in its top bits."""
-    return ((int(post_id) >> 22) + _TWITTER_EPOCH_MS) / 1000
 
 
 @dataclass
@@ -84,7 +80,10 @@ class Watcher:
         self.use_search = use_search
         self._clock = clock
         self._watched: dict[str, Watched] = {}
-        self._lock = anyio.Lock()
+        # Subscribing and polling each run one at a time; unsubscribing takes no lock at all,
+        # so a session's cleanup never waits behind X's answers.
+        self._subscribe_lock = anyio.Lock()
+        self._poll_lock = anyio.Lock()
         self._wakeup = anyio.Event()
         self.publishers: list[Publisher] = []
         self._logged_interval: float | None = None
@@ -96,7 +95,7 @@ class Watcher:
         name = username_of(uri)
         if name is None:
             raise ValueError(f"not a newPost URI: {uri}")
-        async with self._lock:
+        async with self._subscribe_lock:
             key = name.lower()
             watched = self._watched.get(key)
             if watched is None:
@@ -108,13 +107,12 @@ class Watcher:
 
     async def unsubscribe(self, subscriber: Hashable, uri: str | None = None) -> None:
         """Drop one subscription (or all of the subscriber's); stop polling users nobody watches."""
-        async with self._lock:
-            for key, watched in list(self._watched.items()):
-                if subscriber in watched.uris and (uri is None or watched.uris[subscriber] == uri):
-                    del watched.uris[subscriber]
-                if not watched.uris:
-                    del self._watched[key]
-                    logger.info("newPost watcher: stopped watching @%s", watched.username)
+        for key, watched in list(self._watched.items()):
+            if subscriber in watched.uris and (uri is None or watched.uris[subscriber] == uri):
+                del watched.uris[subscriber]
+            if not watched.uris and self._watched.get(key) is watched:
+                del self._watched[key]
+                logger.info("newPost watcher: stopped watching @%s", watched.username)
 
     async def _baseline(self, name: str) -> Watched:
         user = await self._users.by_username(name)
@@ -165,7 +163,7 @@ class Watcher:
 
     async def poll_due(self, *, force: bool = False) -> int:
         """Poll every user whose time has come (all of them with `force`). Returns requests made."""
-        async with self._lock:
+        async with self._poll_lock:
             now = self._clock()
             due = [w for w in self._watched.values() if force or w.next_due <= now]
             if not due:
@@ -189,7 +187,7 @@ class Watcher:
             return requests
 
     def _searchable(self, watched: Watched, now: float) -> bool:
-        return watched.cursor is not None and now - posted_at(watched.cursor) < _SEARCH_REACH
+        return watched.cursor is not None and now - timeline.posted_at(watched.cursor) < _SEARCH_REACH
 
     async def _poll_timeline(self, watched: Watched) -> bool:
         """One user's timeline since the cursor; False if X refused (the user is rescheduled)."""
@@ -205,8 +203,13 @@ class Watcher:
         requests = 0
         batches = timeline.search_queries(sorted(w.username for w in group))
         by_name = {w.username: w for w in group}
+        searched: list[Watched] = []
+        fallback: list[Watched] = []
         for names in batches:
             members = [by_name[name] for name in names]
+            if not self.use_search:
+                fallback.extend(members)
+                continue
             since_id = min((w.cursor for w in members if w.cursor is not None), key=int)
             requests += 1
             try:
@@ -214,24 +217,30 @@ class Watcher:
             except ForbiddenError:
                 logger.warning("newPost watcher: X refused recent search; polling user timelines instead")
                 self.use_search = False
-                polled = []
-                for watched in members:
-                    requests += 1
-                    if await self._poll_timeline(watched):
-                        polled.append(watched)
-                self._schedule(polled, f"GET {timeline.TIMELINE}", requests_per_round=len(polled))
+                fallback.extend(members)
                 continue
             except XError as exc:
                 self._after_failure(members, exc, f"GET {timeline.SEARCH}")
                 continue
+            searched.extend(members)
             newest = posts[-1].id if posts else None
             for watched in members:
                 await self._deliver(watched, [p for p in posts if p.author_id == watched.user_id])
-                # The search covered every member up to its newest result, so all cursors move there.
-                if newest is not None and timeline.newer(newest, watched.cursor):
-                    watched.cursor = newest
-                    await self._store.save_cursor(self._cursor_key(watched.username), newest)
-        self._schedule(group, f"GET {timeline.SEARCH}", requests_per_round=max(len(batches), 1))
+                # The search covered every member up to its newest result, so quiet members' cursors
+                # move up too, minus a margin: search indexes with a delay, and a post that shows up
+                # late must still be newer than its author's cursor.
+                if newest is not None:
+                    caught_up = timeline.minus_seconds(newest, _SEARCH_LAG)
+                    if timeline.newer(caught_up, watched.cursor):
+                        watched.cursor = caught_up
+                        await self._store.save_cursor(self._cursor_key(watched.username), caught_up)
+        self._schedule(searched, f"GET {timeline.SEARCH}", requests_per_round=max(len(batches), 1))
+        polled: list[Watched] = []
+        for watched in fallback:
+            requests += 1
+            if await self._poll_timeline(watched):
+                polled.append(watched)
+        self._schedule(polled, f"GET {timeline.TIMELINE}", requests_per_round=len(polled))
         return requests
 
     async def _deliver(self, watched: Watched, posts: list[Post]) -> None:
@@ -298,7 +307,13 @@ class Watcher:
         """Poll forever, sleeping until the next user is due or a subscription changes things."""
         while True:
             self._wakeup = anyio.Event()  # before polling, so a subscription meanwhile isn't missed
-            await self.poll_due()
+            try:
+                await self.poll_due()
+            except Exception:
+                # One bad round (a store error, a bug) must not end polling, or take the server down.
+                logger.exception("newPost watcher: a poll round failed; trying again in %.0f s", self.min_interval)
+                for watched in self._watched.values():
+                    watched.next_due = max(watched.next_due, self._clock() + self.min_interval)
             upcoming = [w.next_due for w in self._watched.values()]
             delay = max(0.0, min(upcoming) - self._clock()) if upcoming else None
             with anyio.move_on_after(delay):

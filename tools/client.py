@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
 
+import anyio
 import httpx
 
 from .errors import (
     RateLimit,
+    ServerError,
+    TransportError,
     XError,
     error_from_partial,
     error_from_response,
@@ -21,6 +27,20 @@ logger = logging.getLogger("xcourier.x")
 
 DEFAULT_BASE_URL = "https://api.x.com"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of idempotent calls after a 5xx or a transport error: jittered, bounded in total."""
+
+    attempts: int = 3
+    base_delay: float = 0.5
+    max_total_delay: float = 8.0
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+    jitter: Callable[[], float] = random.random
+
+    def delay(self, attempt: int) -> float:
+        return self.base_delay * (2**attempt) * (0.5 + self.jitter())
 
 
 class TokenProvider(Protocol):
@@ -63,8 +83,10 @@ class XClient:
         base_url: str = DEFAULT_BASE_URL,
         http: httpx.AsyncClient | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
         self._tokens = tokens
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(
@@ -94,12 +116,47 @@ class XClient:
         json: Any = None,
         files: Mapping[str, Any] | None = None,
         data: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
     ) -> dict[str, Any]:
         """One call to X. Returns the JSON body; raises an XError family on failure.
 
-        A 401 gets one retry with the token the provider hands out after it (a refresh);
-        never more, so a revoked login can't loop.
+        Idempotent calls (GET and DELETE by default; likes and reposts say so) are retried after
+        a 5xx or a transport error, with jittered backoff bounded in total, and never while the
+        endpoint's rate-limit window is spent. Posts and DMs are never retried blindly: a lost
+        answer may mean the write happened.
         """
+        retryable = method in ("GET", "DELETE") if idempotent is None else idempotent
+        waited = 0.0
+        for attempt in range(self.retry.attempts):
+            try:
+                return await self._request_once(method, path_template, path_params, params, json, files, data)
+            except (ServerError, TransportError):
+                endpoint = f"{method} {path_template}"
+                delay = self.retry.delay(attempt)
+                last = attempt == self.retry.attempts - 1
+                if not retryable or last or waited + delay > self.retry.max_total_delay or self._spent(endpoint):
+                    raise
+                logger.info("%s failed; retrying in %.1f s", endpoint, delay)
+                waited += delay
+                await self.retry.sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _spent(self, endpoint: str) -> bool:
+        rate_limit = self.rate_limits.get(endpoint)
+        return rate_limit is not None and rate_limit.remaining <= 0 and rate_limit.reset_at > time.time()
+
+    async def _request_once(
+        self,
+        method: str,
+        path_template: str,
+        path_params: Mapping[str, str] | None,
+        params: Mapping[str, str | int] | None,
+        json: Any,
+        files: Mapping[str, Any] | None,
+        data: Mapping[str, str] | None,
+    ) -> dict[str, Any]:
+        """A 401 gets one retry with the token the provider hands out after it (a refresh);
+        never more, so a revoked login can't loop."""
         endpoint = f"{method} {path_template}"
         path = path_template.format_map({k: quote(v, safe="") for k, v in (path_params or {}).items()})
         url = self.base_url + path

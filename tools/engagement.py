@@ -13,7 +13,7 @@ async def like_post(client: XClient, users: UserDirectory, tweet_id: str) -> Lik
     post_id = validation.post_id(tweet_id, "tweet_id")
     me = await users.me()
     response = await client.request(
-        "POST", "/2/users/{id}/likes", path_params={"id": me.id}, json={"tweet_id": post_id}
+        "POST", "/2/users/{id}/likes", path_params={"id": me.id}, json={"tweet_id": post_id}, idempotent=True
     )
     return parse_response(LikePostResult, response, "POST /2/users/{id}/likes")
 
@@ -23,6 +23,6 @@ async def repost_post(client: XClient, users: UserDirectory, tweet_id: str) -> R
     post_id = validation.post_id(tweet_id, "tweet_id")
     me = await users.me()
     response = await client.request(
-        "POST", "/2/users/{id}/retweets", path_params={"id": me.id}, json={"tweet_id": post_id}
+        "POST", "/2/users/{id}/retweets", path_params={"id": me.id}, json={"tweet_id": post_id}, idempotent=True
     )
     return parse_response(RepostPostResult, response, "POST /2/users/{id}/retweets")

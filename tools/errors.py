@@ -128,6 +128,10 @@ class TransportError(XError):
     """The request did not complete: connection refused, reset, timed out."""
 
 
+class OutcomeUnknownError(TransportError):
+    """A write was sent, its answer was lost, and X shows no sign of it: it may or may not exist."""
+
+
 DUPLICATE_CONTENT = "duplicate-content"
 CLIENT_NOT_ENROLLED = "client-not-enrolled"
 DM_NOT_ALLOWED = "dm-not-allowed"

@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import anyio
+from dataclasses import dataclass
 
 from . import validation
 from .client import XClient
-from .errors import DM_NOT_ALLOWED, ForbiddenError, InvalidInputError
-from .media import MAX_DM_ATTACHMENTS, MediaLoader, load_all, upload_images
+from .errors import DM_NOT_ALLOWED, ForbiddenError, InvalidInputError, OutcomeUnknownError, TransportError
+from .media import MAX_DM_ATTACHMENTS, Attachment, MediaLoader, ProgressCallback, load_all, upload_all
 from .models import FileEntry, SendDirectMessageResult, parse_response
 from .users import UserDirectory
 
 MAX_DM_LENGTH = 10_000
+
+
+@dataclass(frozen=True)
+class PreparedMessage:
+    """A message that passed every local check, with its attachment loaded: only X is left."""
+
+    username: str
+    text: str
+    attachments: list[Attachment]
+
+
+async def prepare_message(
+    loader: MediaLoader, username: str, text: str, media: Sequence[FileEntry] | None
+) -> PreparedMessage:
+    name = validation.username(username)
+    if not text:
+        raise InvalidInputError("sendDirectMessage needs a non-empty `text`.")
+    if len(text) > MAX_DM_LENGTH:
+        raise InvalidInputError(f"A direct message is at most {MAX_DM_LENGTH} characters; got {len(text)}.")
+    attachments = await load_all(loader, list(media or ()), MAX_DM_ATTACHMENTS, "A direct message")
+    return PreparedMessage(username=name, text=text, attachments=attachments)
 
 
 async def send_direct_message(
@@ -23,18 +43,16 @@ async def send_direct_message(
     username: str,
     text: str,
     media: Sequence[FileEntry] | None = None,
+    *,
+    progress: ProgressCallback | None = None,
 ) -> SendDirectMessageResult:
-    """POST /2/dm_conversations/with/{participant_id}/messages."""
-    name = validation.username(username)
-    if not text:
-        raise InvalidInputError("sendDirectMessage needs a non-empty `text`.")
-    if len(text) > MAX_DM_LENGTH:
-        raise InvalidInputError(f"A direct message is at most {MAX_DM_LENGTH} characters; got {len(text)}.")
-    images = await anyio.to_thread.run_sync(load_all, loader, list(media or ()), MAX_DM_ATTACHMENTS, "A direct message")
-    recipient = await users.by_username(name)
-    body: dict[str, object] = {"text": text}
+    """POST /2/dm_conversations/with/{participant_id}/messages. Never retried blindly."""
+    prepared = await prepare_message(loader, username, text, media)
+    images = prepared.attachments
+    recipient = await users.by_username(prepared.username)
+    body: dict[str, object] = {"text": prepared.text}
     if images:
-        media_ids = await upload_images(client, images, "dm_image")
+        media_ids = await upload_all(client, images, "dm", progress=progress)
         body["attachments"] = [{"media_id": media_id} for media_id in media_ids]
     try:
         response = await client.request(
@@ -43,6 +61,13 @@ async def send_direct_message(
             path_params={"participant_id": recipient.id},
             json=body,
         )
+    except TransportError as exc:
+        raise OutcomeUnknownError(
+            f"The message to @{recipient.username} was sent but X's answer was lost: it may or may not have "
+            "arrived. Check the conversation before sending it again.",
+            endpoint=exc.endpoint,
+            detail=exc.detail,
+        ) from None
     except ForbiddenError as exc:
         if exc.reason != DM_NOT_ALLOWED:
             raise

@@ -17,8 +17,8 @@ class FileEntry(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     url: str = Field(
-        description="Where the image is: a data: URI (data:image/png;base64,...), or a local file path / "
-        "file:// URL under a directory the server allows (--media-root)."
+        description="Where the image or GIF is: an https URL, a data: URI (data:image/png;base64,...), or a local "
+        "file path / file:// URL under a directory the server allows (--media-root)."
     )
     extension: str | None = Field(default=None, description="File extension hint, e.g. 'png'.")
     mimeType: str | None = Field(default=None, description="MIME type hint, e.g. 'image/png'.")

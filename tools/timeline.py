@@ -51,9 +51,22 @@ class NewPosts(BaseModel):
     next_since_id: str | None
 
 
+_TWITTER_EPOCH_MS = 1288834974657
+
+
 def newer(a: str, b: str | None) -> bool:
     """Post ids are snowflakes: a larger number is a later post."""
     return b is None or int(a) > int(b)
+
+
+def posted_at(post_id: str) -> float:
+    """A snowflake id carries its creation time (ms since X's epoch) in its top bits."""
+    return ((int(post_id) >> 22) + _TWITTER_EPOCH_MS) / 1000
+
+
+def minus_seconds(post_id: str, seconds: float) -> str:
+    """The id a post made `seconds` before `post_id` would have."""
+    return str(max(0, int(post_id) - (int(seconds * 1000) << 22)))
 
 
 async def _pages(client: XClient, path: str, params: dict[str, str | int], path_params: dict[str, str]) -> list[Post]:

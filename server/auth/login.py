@@ -63,6 +63,9 @@ class CallbackServer:
         self._port = port
         self._result: Callback | None = None
         self._done = anyio.Event()
+        # Set once the authorization exists; only a redirect carrying it ends the wait, so any
+        # web page poking at 127.0.0.1:PORT/callback can't break the login.
+        self.expected_state: str | None = None
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[int]) -> None:
         from anyio.abc import SocketAttribute
@@ -113,7 +116,11 @@ class CallbackServer:
         target = urlsplit(parts[1])
         if target.path != CALLBACK_PATH or self._done.is_set():
             return "404 Not Found", "Not found", "Nothing here."
-        self._result = Callback(params=dict(parse_qsl(target.query)))
+        params = dict(parse_qsl(target.query))
+        if self.expected_state is None or not hmac.compare_digest(params.get("state", ""), self.expected_state):
+            logger.warning("ignored a callback whose state does not match this login")
+            return "400 Bad Request", "Not this login", "This callback does not belong to the login in progress."
+        self._result = Callback(params=params)
         self._done.set()
         if "error" in self._result.params:
             return "200 OK", "Login not completed", "X did not grant access. You can close this tab."
@@ -137,6 +144,7 @@ async def login(
         bound_port = await tasks.start(server.run)
         redirect_uri = f"http://127.0.0.1:{bound_port}{CALLBACK_PATH}"
         authorization = oauth.start_authorization(app, redirect_uri, scopes)
+        server.expected_state = authorization.state
         show_url(authorization.url)
         with anyio.move_on_after(timeout) as waited:
             callback = await server.wait()
@@ -146,11 +154,7 @@ async def login(
             f"Login timed out: no answer from X's authorize page within {timeout:.0f} s. "
             "Run `xcourier auth login` again and approve the app in the browser."
         )
-    params = callback.params
-    if not hmac.compare_digest(params.get("state", ""), authorization.state):
-        raise LoginError(
-            "The callback's state does not match this login (a stale or forged redirect). Run login again."
-        )
+    params = callback.params  # its state matched: CallbackServer accepts nothing else
     if "error" in params:
         reason = params.get("error_description") or params["error"]
         raise LoginError(f"X did not grant access ({reason}). Run login again and approve the app.")

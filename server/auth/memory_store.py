@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 
@@ -16,6 +17,7 @@ class MemoryTokenStore:
     def __init__(self) -> None:
         self._sets: dict[str, TokenSet] = {}
         self._cursors: dict[str, str] = {}
+        self._audit: list[tuple[float, dict[str, Any]]] = []
         self._locks: dict[str, anyio.Lock] = {}
 
     async def load(self, account: str | None = None) -> TokenSet | None:
@@ -38,6 +40,12 @@ class MemoryTokenStore:
 
     async def save_cursor(self, key: str, post_id: str) -> None:
         self._cursors[key] = post_id
+
+    async def append_audit(self, at: float, record: dict[str, Any]) -> None:
+        self._audit.append((at, dict(record)))
+
+    async def audit_since(self, since: float) -> list[tuple[float, dict[str, Any]]]:
+        return [(at, dict(record)) for at, record in self._audit if at >= since]
 
     @asynccontextmanager
     async def refresh_lock(self, user_id: str) -> AsyncIterator[None]:

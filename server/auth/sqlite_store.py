@@ -38,6 +38,12 @@ CREATE TABLE IF NOT EXISTS token_sets (
     encrypted INTEGER NOT NULL,
     secrets BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
 CREATE TABLE IF NOT EXISTS cursors (
     key TEXT PRIMARY KEY,
     post_id TEXT NOT NULL,
@@ -84,11 +90,14 @@ class SQLiteTokenStore:
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         def job() -> T:
-            connection = self._connect()
             try:
-                return work(connection)
-            finally:
-                connection.close()
+                connection = self._connect()
+                try:
+                    return work(connection)
+                finally:
+                    connection.close()
+            except (sqlite3.Error, OSError) as exc:
+                raise StoreError(f"The store {self.location} can't be used: {exc}") from None
 
         return await anyio.to_thread.run_sync(job)
 
@@ -165,6 +174,20 @@ class SQLiteTokenStore:
             )
 
         await self._run(work)
+
+    async def append_audit(self, at: float, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False)
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO audit (at, record) VALUES (?, ?)", (at, line))
+
+        await self._run(work)
+
+    async def audit_since(self, since: float) -> list[tuple[float, dict[str, Any]]]:
+        def work(db: sqlite3.Connection) -> list[tuple[float, str]]:
+            return db.execute("SELECT at, record FROM audit WHERE at >= ? ORDER BY id", (since,)).fetchall()
+
+        return [(at, json.loads(record)) for at, record in await self._run(work)]
 
     @asynccontextmanager
     async def refresh_lock(self, user_id: str) -> AsyncIterator[None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .tokenset import TokenSet
 
@@ -44,6 +44,14 @@ class TokenStore(Protocol):
         ...
 
     async def save_cursor(self, key: str, post_id: str) -> None: ...
+
+    async def append_audit(self, at: float, record: dict[str, Any]) -> None:
+        """Append one audit record (JSON-serialisable); records are never rewritten."""
+        ...
+
+    async def audit_since(self, since: float) -> list[tuple[float, dict[str, Any]]]:
+        """Audit records at or after `since`, oldest first."""
+        ...
 
 
 def default_store_path() -> Path:

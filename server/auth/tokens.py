@@ -106,6 +106,13 @@ class TokenManager:
         app = oauth.OAuthApp(
             client_id=latest.client_id, client_secret=latest.client_secret, api_base_url=latest.api_base_url
         )
+        # Shielded: once X has rotated the refresh token, abandoning the answer (a client
+        # cancelling its call) would lose the only valid one. The HTTP timeout bounds the wait.
+        with anyio.CancelScope(shield=True):
+            return await self._refresh_and_commit(app, latest)
+
+    async def _refresh_and_commit(self, app: oauth.OAuthApp, latest: TokenSet) -> TokenSet:
+        assert latest.refresh_token is not None
         started = self._clock()
         logger.debug("refreshing the X login for @%s", latest.username)
         try:
@@ -128,7 +135,11 @@ class TokenManager:
             expires_at=oauth.expiry(token, started),
             scopes=oauth.granted_scopes(token),
         )
-        await self._store.save(fresh)  # committed before the new token is used anywhere
+        try:
+            await self._store.save(fresh)  # committed before the new token is used anywhere
+        except Exception:
+            # The old refresh token is spent: the new set in memory is now the only copy, so keep it.
+            logger.exception("could not save the refreshed X login for @%s; keeping it in memory", fresh.username)
         self.refreshes += 1
         logger.info("refreshed the X login for @%s (rotation %d)", fresh.username, fresh.version)
         return fresh

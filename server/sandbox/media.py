@@ -104,8 +104,24 @@ class Media:
                 f"File size mismatch: total_bytes was {self.total_bytes}, received {self.size}.",
                 {"id": [self.id]},
             )
+        self._reconcile_with_bytes(self.segments[indices[0]][:16])
         check_size(self.size, self.kind)
         self.state = "pending" if self.needs_processing else "succeeded"
+
+    def _reconcile_with_bytes(self, head: bytes) -> None:
+        """The bytes, not the declared media_type, decide an image's kind (and so its size limit):
+        a still image declared as a GIF must not get the 15 MB GIF limit, nor a GIF slip through
+        an image category. A *_gif category holding a still image is refused: the sandbox is
+        stricter here than X is known to be, so client bugs show up in tests."""
+        detected = sniff(head)
+        if detected is None or not detected.startswith("image/") or not self.media_type.startswith("image/"):
+            return
+        if (self.category or "").endswith("_gif") and detected != "image/gif":
+            raise errors.invalid_request(
+                f"media_category {self.category} takes GIFs; the uploaded bytes are {detected}.",
+                {"media_category": [str(self.category)]},
+            )
+        self.media_type = detected
 
     def advance(self) -> None:
         self.state = _NEXT_STATE.get(self.state, self.state)

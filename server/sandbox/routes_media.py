@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from . import config, errors
 from .endpoint import check_query_params, json_body, path_id, x_route
+from .media import sniff
 from .state import Sandbox, User, decode_media_payload
 
 
@@ -53,12 +54,15 @@ def _optional_str(fields: dict[str, Any], name: str) -> str | None:
 def routes(sandbox: Sandbox) -> list[Route]:
     async def upload(request: Request, user: User) -> tuple[int, dict[str, Any]]:
         fields = await _fields(request)
-        media = sandbox.upload_simple(
-            user,
-            _media_bytes(fields),
-            _optional_str(fields, "media_category"),
-            _optional_str(fields, "media_type"),
-        )
+        data = _media_bytes(fields)
+        media_type = _optional_str(fields, "media_type")
+        if "image/gif" in (media_type, sniff(data)):
+            # X's one-shot media_type enum has no image/gif: GIFs go through the chunked upload.
+            raise errors.invalid_request(
+                "GIFs must be uploaded with the chunked upload (media_category tweet_gif or dm_gif).",
+                {"media_type": [str(media_type)]},
+            )
+        media = sandbox.upload_simple(user, data, _optional_str(fields, "media_category"), media_type)
         return 200, media.response()
 
     async def initialize(request: Request, user: User) -> tuple[int, dict[str, Any]]:

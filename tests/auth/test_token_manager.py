@@ -195,3 +195,28 @@ async def test_killed_after_x_rotated_but_before_commit_the_next_process_asks_fo
         result = await client.call_tool("likePost", {"tweet_id": post})
     assert result.is_error is True
     assert "Run `xcourier auth login` to log in again" in result.content[0].text
+
+
+async def test_a_refresh_cancelled_by_the_caller_still_commits_the_new_tokens(public_app, store, monkeypatch):
+    from xcourier.server.auth import tokens as tokens_module
+
+    tokens = await log_in(public_app, store)
+    manager = TokenManager(store, replace(tokens, expires_at=0.0))
+    answered, release = anyio.Event(), anyio.Event()
+    real_refresh = oauth.refresh
+
+    async def slow_to_answer(app, refresh_token):
+        token = await real_refresh(app, refresh_token)  # X has rotated now
+        answered.set()
+        await release.wait()
+        return token
+
+    monkeypatch.setattr(tokens_module.oauth, "refresh", slow_to_answer)
+    async with anyio.create_task_group() as group:
+        group.start_soon(manager.access_token)
+        await answered.wait()
+        group.cancel_scope.cancel()  # the client gave up on its call
+        release.set()
+    stored = await store.load()
+    assert stored.version == 2 and stored.refresh_token != tokens.refresh_token
+    assert manager.account == stored

@@ -294,3 +294,49 @@ async def test_the_sdk_private_attributes_we_rely_on_still_exist(mcp_server):
     assert "resources/subscribe" in mcp_server._lowlevel_server._request_handlers
     assert "self._connection = connection" in inspect.getsource(ServerSession.__init__)
     assert "self.exit_stack = AsyncExitStack()" in inspect.getsource(Connection.__init__)
+
+
+async def test_a_429_during_the_search_fallback_keeps_its_reset(sandbox, admin):
+    async with watching_runtime(sandbox) as (runtime, clock):
+        for uri in (ALICE, "x://users/bob/posts"):
+            await runtime.watcher.subscribe(uri, "test")
+        admin.fault(SEARCH, "status", status=403)
+        admin.rate_limit(TIMELINE, 2)  # both baselines spent it
+        clock.now += 5
+        await runtime.watcher.poll_due()
+        assert runtime.watcher.use_search is False
+        reset_at = runtime.client.rate_limits[TIMELINE].reset_at
+        assert all(w.next_due >= reset_at for w in (runtime.watcher.recent("alice"), runtime.watcher.recent("bob")))
+        clock.now = reset_at - 1
+        calls = admin.calls()[TIMELINE]
+        assert await runtime.watcher.poll_due() == 0
+        assert admin.calls()[TIMELINE] == calls
+
+
+async def test_unsubscribing_never_waits_for_a_poll_in_progress(sandbox):
+    async with watching_runtime(sandbox) as (runtime, _):
+        await runtime.watcher.subscribe(ALICE, "test")
+        async with runtime.watcher._poll_lock:  # as if a slow poll were under way
+            with anyio.fail_after(5):
+                await runtime.watcher.unsubscribe("test")
+        assert runtime.watcher.status()["watched"] == []
+
+
+async def test_the_poll_loop_survives_a_failing_round(sandbox, caplog):
+    async with watching_runtime(sandbox) as (runtime, clock):
+        await runtime.watcher.subscribe(ALICE, "test")
+        rounds = 0
+
+        async def broken(*, force: bool = False) -> int:
+            nonlocal rounds
+            rounds += 1
+            raise RuntimeError("store on fire")
+
+        runtime.watcher.poll_due = broken
+        async with anyio.create_task_group() as group:
+            group.start_soon(runtime.watcher.run)
+            await anyio.wait_all_tasks_blocked()
+            assert rounds == 1  # it failed once, and is now waiting for the next round
+            assert runtime.watcher.recent("alice").next_due >= clock.now + runtime.watcher.min_interval
+            group.cancel_scope.cancel()
+    assert "a poll round failed" in caplog.text

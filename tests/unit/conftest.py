@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import respx
 
-from xcourier.tools.client import StaticTokenProvider, XClient
+from xcourier.tools.client import RetryPolicy, StaticTokenProvider, XClient
 from xcourier.tools.media import MediaLoader
 from xcourier.tools.users import UserDirectory
 
@@ -29,7 +29,8 @@ def x() -> Iterator[respx.MockRouter]:
 
 @pytest.fixture
 async def client(x: respx.MockRouter) -> AsyncIterator[XClient]:
-    async with XClient(StaticTokenProvider(TOKEN), base_url=BASE_URL) as xclient:
+    # One attempt: these tests pin single request/response pairs; retries have their own tests.
+    async with XClient(StaticTokenProvider(TOKEN), base_url=BASE_URL, retry=RetryPolicy(attempts=1)) as xclient:
         yield xclient
 
 

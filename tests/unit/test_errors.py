@@ -26,6 +26,7 @@ from xcourier.tools.errors import (
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
+    OutcomeUnknownError,
     RateLimitedError,
     ServerError,
     TransportError,
@@ -390,12 +391,18 @@ async def test_5xx_is_server_error(x, client: XClient, endpoint: Endpoint, statu
 )
 async def test_transport_failure_is_transport_error(x, client: XClient, endpoint: Endpoint, failure_kind):
     endpoint.mock(x).mock(side_effect=failure_kind)
+    if endpoint.key == "POST /2/tweets":
+        # A post whose answer is lost is looked for on the account before anything is said.
+        x.get("/2/users/me").respond(200, json={"data": {"id": "42", "username": "me", "name": "Me"}})
+        x.get("/2/users/42/tweets").respond(200, json={"meta": {"result_count": 0}})
 
     exc = await failure(endpoint, client, TransportError)
 
     assert exc.endpoint == endpoint.key
-    assert type(failure_kind).__name__ in str(exc)
+    assert type(failure_kind).__name__ in f"{exc} {exc.detail}"
     assert exc.__cause__ is None
+    if endpoint.key.startswith("POST /2/tweets") or endpoint.key.startswith("POST /2/dm_"):
+        assert isinstance(exc, OutcomeUnknownError) and "before" in str(exc)
 
 
 @pytest.mark.parametrize("endpoint", EVERY_ENDPOINT)

@@ -1,0 +1,78 @@
+"""Which calls are retried after a 5xx or a transport error, how often, and how long it may take."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import respx
+
+from xcourier.tools.client import RetryPolicy, StaticTokenProvider, XClient
+from xcourier.tools.errors import RateLimitedError, ServerError, TransportError
+
+pytestmark = pytest.mark.anyio
+
+BASE_URL = "https://api.x.com"
+
+
+def policy(slept: list[float], **kwargs) -> RetryPolicy:
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    return RetryPolicy(sleep=sleep, jitter=lambda: 0.5, **kwargs)
+
+
+async def test_a_get_is_retried_with_growing_delays_then_succeeds():
+    slept: list[float] = []
+    with respx.mock(base_url=BASE_URL, assert_all_called=True) as x:
+        route = x.get("/2/users/me").mock(
+            side_effect=[httpx.Response(503), httpx.ConnectError("down"), httpx.Response(200, json={"data": {}})]
+        )
+        async with XClient(StaticTokenProvider("t"), retry=policy(slept)) as client:
+            assert await client.request("GET", "/2/users/me") == {"data": {}}
+    assert route.call_count == 3
+    assert slept == [0.5, 1.0]  # base 0.5 s, doubling, jitter factor 1.0 here
+
+
+async def test_a_post_is_never_retried_unless_marked_idempotent():
+    slept: list[float] = []
+    with respx.mock(base_url=BASE_URL) as x:
+        tweets = x.post("/2/tweets").mock(return_value=httpx.Response(503))
+        likes = x.post("/2/users/1/likes").mock(
+            side_effect=[httpx.Response(503), httpx.Response(200, json={"data": {"liked": True}})]
+        )
+        async with XClient(StaticTokenProvider("t"), retry=policy(slept)) as client:
+            with pytest.raises(ServerError):
+                await client.request("POST", "/2/tweets", json={"text": "x"})
+            await client.request("POST", "/2/users/{id}/likes", path_params={"id": "1"}, json={}, idempotent=True)
+    assert (tweets.call_count, likes.call_count) == (1, 2)
+
+
+async def test_retries_stop_at_the_attempt_limit_and_the_total_delay_bound():
+    slept: list[float] = []
+    with respx.mock(base_url=BASE_URL) as x:
+        route = x.get("/2/users/me").mock(return_value=httpx.Response(500))
+        async with XClient(StaticTokenProvider("t"), retry=policy(slept, attempts=10, max_total_delay=3.0)) as client:
+            with pytest.raises(ServerError):
+                await client.request("GET", "/2/users/me")
+    # 0.5 + 1.0 fit in 3 s; the next 2.0 would not.
+    assert slept == [0.5, 1.0] and route.call_count == 3
+
+
+async def test_a_429_is_not_retried_and_nothing_is_retried_in_a_spent_window():
+    slept: list[float] = []
+    spent = {"x-rate-limit-limit": "1", "x-rate-limit-remaining": "0", "x-rate-limit-reset": "4102444800"}
+    with respx.mock(base_url=BASE_URL) as x:
+        limited = x.get("/2/users/me").mock(return_value=httpx.Response(429, headers=spent, json={"title": "Too Many"}))
+        failing = x.get("/2/users/by/username/a").mock(
+            side_effect=[
+                httpx.Response(200, headers=spent, json={"data": {"id": "1", "username": "a"}}),
+                httpx.ConnectError("down"),
+            ]
+        )
+        async with XClient(StaticTokenProvider("t"), retry=policy(slept)) as client:
+            with pytest.raises(RateLimitedError):
+                await client.request("GET", "/2/users/me")
+            await client.request("GET", "/2/users/by/username/{username}", path_params={"username": "a"})
+            with pytest.raises(TransportError):
+                await client.request("GET", "/2/users/by/username/{username}", path_params={"username": "a"})
+    assert (limited.call_count, failing.call_count, slept) == (1, 2, [])
