@@ -220,3 +220,23 @@ async def test_local_image_under_a_media_root_is_attached(client, admin, runtime
     result = await client.call_tool("createPost", {"text": "from a file URL", "media": [{"url": path.as_uri()}]})
     assert result.is_error is False, text_of(result)
     assert admin.calls()["POST /2/media/upload"] == 2
+
+
+async def test_a_large_image_is_uploaded_in_chunks_with_progress_notifications(client, admin):
+    big_png = PNG + b"\x00" * (2 * 1024 * 1024 + 512 * 1024)  # 2.5 MB: over the simple-upload threshold
+    seen: list[tuple[float, float | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total))
+
+    entry = {"url": "data:image/png;base64," + base64.b64encode(big_png).decode(), "name": "big.png"}
+    result = await client.call_tool(
+        "createPost", {"text": "a big one", "media": [entry]}, progress_callback=on_progress
+    )
+    assert result.is_error is False, text_of(result)
+    calls = admin.calls()
+    assert calls["POST /2/media/upload/initialize"] == 1 and calls["POST /2/media/upload/{id}/append"] == 3
+    assert calls["POST /2/media/upload/{id}/finalize"] == 1 and "POST /2/media/upload" not in calls
+    assert len(seen) >= 3
+    assert [p for p, _ in seen] == sorted(p for p, _ in seen)  # never goes backwards
+    assert seen[-1][0] == seen[-1][1]  # ends complete
