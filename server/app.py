@@ -6,6 +6,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from . import __version__, resources
+from .argument_errors import clearer_argument_errors
 from .runtime import Runtime
 from .subscriptions import Subscriptions
 
@@ -41,6 +42,7 @@ def build_server(runtime: Runtime) -> MCPServer:
             description=spec.description,
             annotations=spec.annotations,
         )
+    server.middleware.append(clearer_argument_errors)
     resources.register(server, runtime)
     Subscriptions(runtime.watcher, bus).install(server)
     return server

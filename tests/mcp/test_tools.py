@@ -158,7 +158,12 @@ async def test_invalid_input_is_an_error_result_and_never_reaches_x(client, admi
 async def test_wrong_argument_type_is_an_error_result(client, admin):
     result = await client.call_tool("deletePost", {"id": 123})
     assert result.is_error is True
-    assert "id" in text_of(result)
+    assert text_of(result) == (
+        "deletePost got invalid arguments: `id`: Input should be a valid string. "
+        "Check the tool's input schema and call again."
+    )
+    missing = await client.call_tool("sendDirectMessage", {"text": ["not", "a", "string"]})
+    assert "`username` is required" in text_of(missing) and "`text`: Input should be a valid string" in text_of(missing)
     assert admin.x_calls() == 0
 
 
