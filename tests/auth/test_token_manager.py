@@ -220,3 +220,34 @@ async def test_a_refresh_cancelled_by_the_caller_still_commits_the_new_tokens(pu
     stored = await store.load()
     assert stored.version == 2 and stored.refresh_token != tokens.refresh_token
     assert manager.account == stored
+
+
+async def test_hours_of_use_across_three_servers_make_exactly_one_grant_per_rotation(
+    public_app, store, store_path, admin, grants
+):
+    """Simulated hours: each round the access token expires and three servers sharing the store call at once."""
+    await log_in(public_app, store)
+    post = admin.post_as("bob", "long-running")["data"]["id"]
+    admin.rate_limit("POST /2/users/{id}/likes", 10_000)
+    rounds = 8
+    async with (
+        Runtime.open(Settings(store=str(store_path)), run_watcher=False) as first,
+        Runtime.open(Settings(store=str(store_path)), run_watcher=False) as second,
+        Runtime.open(Settings(store=str(store_path)), run_watcher=False) as third,
+        Client(build_server(first)) as a,
+        Client(build_server(second)) as b,
+        Client(build_server(third)) as c,
+    ):
+        for _ in range(rounds):
+            admin.http.post("/tokens/expire", json={}).raise_for_status()
+            results: list = []
+
+            async def like(client, into: list) -> None:
+                into.append(await client.call_tool("likePost", {"tweet_id": post}))
+
+            async with anyio.create_task_group() as group:
+                for client in (a, b, c, a, b, c):
+                    group.start_soon(like, client, results)
+            assert [r.is_error for r in results] == [False] * 6, [r.content[0].text for r in results]
+    assert grants()["refresh_token"] == rounds
+    assert (await store.load()).version == rounds + 1
