@@ -172,6 +172,7 @@ class Runtime:
                 background.cancel_scope.cancel()
         finally:
             await client.aclose()
+            await store.aclose()
             if sandbox_server is not None and owns_sandbox:
                 sandbox_server.stop()
 

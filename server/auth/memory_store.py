@@ -47,6 +47,9 @@ class MemoryTokenStore:
     async def audit_since(self, since: float) -> list[tuple[float, dict[str, Any]]]:
         return [(at, dict(record)) for at, record in self._audit if at >= since]
 
+    async def aclose(self) -> None:
+        return None  # no connection is kept open between calls
+
     @asynccontextmanager
     async def refresh_lock(self, user_id: str) -> AsyncIterator[None]:
         async with self._locks.setdefault(user_id, anyio.Lock()):

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from .store import StoreError
+from .store import StoreError, fernet_for
 from .tokenset import TokenSet
 
 T = TypeVar("T")
@@ -58,7 +58,7 @@ class SQLiteTokenStore:
     def __init__(self, path: Path, *, key: str | None = None) -> None:
         self.path = path
         self.location = str(path)
-        self._fernet = _fernet(key) if key else None
+        self._fernet = fernet_for(key) if key else None
         self._lock_path = path.with_name(path.name + ".lock")
         self._initialised = False
         self._local_locks: dict[str, anyio.Lock] = {}
@@ -189,6 +189,9 @@ class SQLiteTokenStore:
 
         return [(at, json.loads(record)) for at, record in await self._run(work)]
 
+    async def aclose(self) -> None:
+        return None  # no connection is kept open between calls
+
     @asynccontextmanager
     async def refresh_lock(self, user_id: str) -> AsyncIterator[None]:
         import fcntl
@@ -246,15 +249,3 @@ class SQLiteTokenStore:
             version=version,
             logged_in_at=logged_in_at,
         )
-
-
-def _fernet(key: str) -> Any:
-    from cryptography.fernet import Fernet
-
-    try:
-        return Fernet(key.encode())
-    except (ValueError, TypeError):
-        raise StoreError(
-            "XCOURIER_STORE_KEY is not a Fernet key (32 url-safe base64-encoded bytes). Make one with: "
-            'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
-        ) from None

@@ -17,6 +17,10 @@ class StoreError(Exception):
     """The store can't be used as configured; the message says what to do."""
 
 
+class StaleLockError(StoreError):
+    """A refresh-lock holder lost its lock to a later one; its write was refused."""
+
+
 class TokenStore(Protocol):
     location: str
 
@@ -53,6 +57,10 @@ class TokenStore(Protocol):
         """Audit records at or after `since`, oldest first."""
         ...
 
+    async def aclose(self) -> None:
+        """Release connections; the data stays."""
+        ...
+
 
 def default_store_path() -> Path:
     from platformdirs import user_data_dir
@@ -65,8 +73,24 @@ def open_store(location: str | None = None, *, environ: dict[str, str] | None = 
     env = os.environ if environ is None else environ
     target = location or env.get(ENV_STORE) or str(default_store_path())
     key = env.get(ENV_STORE_KEY) or None
+    if target.startswith(("redis://", "rediss://", "unix://")):
+        from .redis_store import RedisTokenStore
+
+        return RedisTokenStore(target, key=key)
     if "://" in target and not target.startswith("sqlite://"):
-        raise StoreError(f"--store {target}: unsupported store; give a file path for SQLite.")
+        raise StoreError(f"--store {target}: unsupported store; give a file path (SQLite) or a redis:// URL.")
     from .sqlite_store import SQLiteTokenStore
 
     return SQLiteTokenStore(Path(target.removeprefix("sqlite://")).expanduser(), key=key)
+
+
+def fernet_for(key: str) -> Any:
+    from cryptography.fernet import Fernet
+
+    try:
+        return Fernet(key.encode())
+    except (ValueError, TypeError):
+        raise StoreError(
+            "XCOURIER_STORE_KEY is not a Fernet key (32 url-safe base64-encoded bytes). Make one with: "
+            'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+        ) from None

@@ -17,7 +17,7 @@ import anyio
 from xcourier.tools.errors import ServerError, UnauthorizedError
 
 from . import oauth
-from .store import TokenStore
+from .store import StaleLockError, TokenStore
 from .tokenset import TokenSet
 
 logger = logging.getLogger("xcourier.auth")
@@ -137,6 +137,12 @@ class TokenManager:
         )
         try:
             await self._store.save(fresh)  # committed before the new token is used anywhere
+        except StaleLockError:
+            # This holder stalled past its lock and a later one saved first: theirs is the login now.
+            newer = await self._store.load(latest.user_id)
+            if newer is not None:
+                return newer
+            raise
         except Exception:
             # The old refresh token is spent: the new set in memory is now the only copy, so keep it.
             logger.exception("could not save the refreshed X login for @%s; keeping it in memory", fresh.username)

@@ -251,3 +251,35 @@ async def test_hours_of_use_across_three_servers_make_exactly_one_grant_per_rota
             assert [r.is_error for r in results] == [False] * 6, [r.content[0].text for r in results]
     assert grants()["refresh_token"] == rounds
     assert (await store.load()).version == rounds + 1
+
+
+async def test_three_servers_sharing_a_redis_store_make_one_grant_per_rotation(public_app, redis_url, admin, grants):
+    from xcourier.server.auth.redis_store import RedisTokenStore
+
+    url = f"{redis_url}?db=3"
+    shared = RedisTokenStore(url)
+    await shared._redis.flushdb()
+    await log_in(public_app, shared)
+    post = admin.post_as("alice", "shared over redis")["data"]["id"]
+    async with (
+        Runtime.open(Settings(store=url), run_watcher=False) as first,
+        Runtime.open(Settings(store=url), run_watcher=False) as second,
+        Runtime.open(Settings(store=url), run_watcher=False) as third,
+        Client(build_server(first)) as a,
+        Client(build_server(second)) as b,
+        Client(build_server(third)) as c,
+    ):
+        for _ in range(3):
+            admin.http.post("/tokens/expire", json={}).raise_for_status()
+            results: list = []
+
+            async def like(client, into: list) -> None:
+                into.append(await client.call_tool("likePost", {"tweet_id": post}))
+
+            async with anyio.create_task_group() as group:
+                for client in (a, b, c):
+                    group.start_soon(like, client, results)
+            assert [r.is_error for r in results] == [False] * 3, [r.content[0].text for r in results]
+    assert grants()["refresh_token"] == 3
+    assert (await shared.load()).version == 4
+    await shared.aclose()
