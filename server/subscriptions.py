@@ -21,7 +21,13 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.server.subscriptions import ResourceUpdated, SubscriptionBus
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
+from mcp_types import (
+    INVALID_PARAMS,
+    EmptyResult,
+    SetLevelRequestParams,
+    SubscribeRequestParams,
+    UnsubscribeRequestParams,
+)
 
 from xcourier.tools.errors import XError
 
@@ -45,6 +51,9 @@ class Subscriptions:
         lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, self._on_subscribe)
         lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, self._on_unsubscribe)
         server.middleware.append(self._listen_middleware)
+        # Accepted so clients (and the conformance suite) can set it; xcourier sends no log
+        # notifications, so there is nothing to filter.
+        lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, _accept_log_level)
 
     async def publish(self, uri: str) -> None:
         await self._bus.publish(ResourceUpdated(uri=uri))
@@ -55,6 +64,9 @@ class Subscriptions:
 
     async def _on_subscribe(self, ctx: ServerRequestContext[Any, Any], params: SubscribeRequestParams) -> EmptyResult:
         uri = str(params.uri)
+        if not uri.startswith("x://"):
+            # Not one of ours: accepted and never fires, as subscriptions/listen treats unknown URIs.
+            return EmptyResult()
         if username_of(uri) is None:
             raise MCPError(
                 INVALID_PARAMS, f"Can't subscribe to {uri}: only x://users/{{username}}/posts is subscribable."
@@ -102,6 +114,10 @@ class Subscriptions:
             # A client leaving cancels this request; the cleanup must still run.
             with anyio.CancelScope(shield=True):
                 await self._watcher.unsubscribe(stream)
+
+
+async def _accept_log_level(ctx: ServerRequestContext[Any, Any], params: SetLevelRequestParams) -> EmptyResult:
+    return EmptyResult()
 
 
 def _listened_uris(params: Mapping[str, Any] | None) -> list[str]:
