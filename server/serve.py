@@ -29,7 +29,9 @@ async def _serve_http(server: MCPServer, settings: Settings) -> None:
 
     app = server.streamable_http_app(host=settings.host)
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only for such sockets,
+    # and without it every response waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Bound here rather than by uvicorn so that --port 0 works and the real address can be announced.
     sock.bind((settings.host, settings.port))
