@@ -56,6 +56,7 @@ class Watched:
     recent: deque[Post] = field(default_factory=lambda: deque(maxlen=RECENT))
     uris: dict[Hashable, str] = field(default_factory=dict)  # subscriber -> the URI it used
     next_due: float = 0.0
+    last_polled: float = 0.0
     interval: float = DEFAULT_MIN_INTERVAL
     delivered: int = 0
 
@@ -165,32 +166,48 @@ class Watcher:
         """Poll every user whose time has come (all of them with `force`). Returns requests made."""
         async with self._poll_lock:
             now = self._clock()
-            due = [w for w in self._watched.values() if force or w.next_due <= now]
+            everyone = list(self._watched.values())
+            # Longest-waiting first: when the budget runs out mid-round, nobody starves for ever.
+            due = sorted((w for w in everyone if force or w.next_due <= now), key=lambda w: w.last_polled)
             if not due:
                 return 0
             requests = 0
-            searched = [w for w in due if self._searchable(w, now)] if self.use_search else []
-            if len(searched) < 2:
-                searched = []  # a batch of one saves nothing over the timeline
+            searchable = [w for w in everyone if self._searchable(w, now)] if self.use_search else []
+            searchable_ids = {id(w) for w in searchable}
+            # One search request covers every searchable user, due or not, so search them all together.
+            searched = searchable if len(searchable) > 1 and any(id(w) in searchable_ids for w in due) else []
             if searched:
                 requests += await self._poll_search(searched)
             searched_ids = {id(w) for w in searched}
+            on_timeline = [w for w in everyone if id(w) not in searched_ids]
             polled: list[Watched] = []
             for watched in due:
-                if id(watched) not in searched_ids and await self._poll_timeline(watched):
+                if id(watched) in searched_ids:
+                    continue
+                if self._wait_for_reset(watched, f"GET {timeline.TIMELINE}"):
+                    continue
+                requests += 1
+                if await self._poll_timeline(watched):
                     polled.append(watched)
-                    requests += 1
-                elif id(watched) not in searched_ids:
-                    requests += 1
-            # Scheduled once the round is done, from the budget X reported last.
-            self._schedule(polled, f"GET {timeline.TIMELINE}", requests_per_round=len(polled))
+            # Scheduled once the round is done, from the budget X reported last, for everyone who
+            # shares this endpoint's budget (not just those polled this round).
+            self._schedule(polled, f"GET {timeline.TIMELINE}", requests_per_round=len(on_timeline))
             return requests
+
+    def _wait_for_reset(self, watched: Watched, endpoint: str) -> bool:
+        """Budget known to be spent: schedule for the reset instead of collecting 429s."""
+        rate_limit = self._client.rate_limits.get(endpoint)
+        if rate_limit is None or rate_limit.remaining > 0 or rate_limit.reset_at <= self._clock():
+            return False
+        watched.next_due = max(watched.next_due, rate_limit.reset_at)
+        return True
 
     def _searchable(self, watched: Watched, now: float) -> bool:
         return watched.cursor is not None and now - timeline.posted_at(watched.cursor) < _SEARCH_REACH
 
     async def _poll_timeline(self, watched: Watched) -> bool:
         """One user's timeline since the cursor; False if X refused (the user is rescheduled)."""
+        watched.last_polled = self._clock()
         try:
             posts = await timeline.user_posts(self._client, watched.user_id, watched.cursor)
         except XError as exc:
@@ -210,7 +227,11 @@ class Watcher:
             if not self.use_search:
                 fallback.extend(members)
                 continue
+            if any([self._wait_for_reset(w, f"GET {timeline.SEARCH}") for w in members]):
+                continue
             since_id = min((w.cursor for w in members if w.cursor is not None), key=int)
+            for watched in members:
+                watched.last_polled = self._clock()
             requests += 1
             try:
                 posts = await timeline.search_posts(self._client, names, since_id)
@@ -276,7 +297,8 @@ class Watcher:
         window_left = max(rate_limit.reset_at - now, 1.0)
         if rate_limit.remaining <= 0:
             return max(window_left, self.min_interval)
-        rounds_left = rate_limit.remaining / max(requests_per_round, 1)
+        # The rounds the remaining budget pays for, plus the one the reset pays for.
+        rounds_left = rate_limit.remaining // max(requests_per_round, 1) + 1
         return max(self.min_interval, window_left / rounds_left)
 
     def _schedule(self, members: list[Watched], endpoint: str, *, requests_per_round: int) -> None:

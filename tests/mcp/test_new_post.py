@@ -211,8 +211,9 @@ async def test_the_interval_spreads_the_budget_over_the_window(sandbox, admin, c
         await runtime.watcher.poll_due(force=True)
         status = runtime.watcher.status()
         budget = runtime.client.rate_limits[TIMELINE]
-        # 2 users per round; remaining requests / 2 rounds spread over what is left of the window.
-        expected = (budget.reset_at - clock.now) / (budget.remaining / 2)
+        # 2 users per round: the rounds the remaining budget pays for, plus the one after the reset,
+        # spread over what is left of the window.
+        expected = (budget.reset_at - clock.now) / (budget.remaining // 2 + 1)
         assert [w["interval_seconds"] for w in status["watched"]] == [pytest.approx(expected, rel=0.01)] * 2
         assert status["budget"][TIMELINE]["remaining"] == budget.remaining
     assert "polling 2 user(s) every" in caplog.text
@@ -340,3 +341,21 @@ async def test_the_poll_loop_survives_a_failing_round(sandbox, caplog):
             assert runtime.watcher.recent("alice").next_due >= clock.now + runtime.watcher.min_interval
             group.cancel_scope.cancel()
     assert "a poll round failed" in caplog.text
+
+
+async def test_a_spent_budget_stops_the_round_instead_of_collecting_429s(sandbox, admin):
+    names = [f"quiet_{i}" for i in range(6)]
+    for name in names:
+        admin.http.post("/users", json={"username": name}).raise_for_status()
+    async with watching_runtime(sandbox, watch_search=False) as (runtime, clock):
+        for name in names:
+            await runtime.watcher.subscribe(f"x://users/{name}/posts", "test")
+        admin.rate_limit(TIMELINE, 6 + 3)  # the 6 baselines, then 3 polls
+        clock.now += 5
+        before = admin.calls()[TIMELINE]
+        assert await runtime.watcher.poll_due(force=True) == 3  # stops when X says the budget is spent
+        assert admin.calls()[TIMELINE] == before + 3  # and collected no 429
+        reset_at = runtime.client.rate_limits[TIMELINE].reset_at
+        assert all(runtime.watcher.recent(n).next_due >= reset_at - 1e-6 for n in names)
+        clock.now = reset_at - 1
+        assert await runtime.watcher.poll_due() == 0

@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m tests.bench.run` from the repository root. Not collected by pytest."""

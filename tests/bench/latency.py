@@ -1,0 +1,295 @@
+"""Benchmark 1: tool-call latency and throughput, xcourier vs the raw X call vs the SDK floor.
+
+createPost and likePost against one sandbox process on loopback, over stdio and streamable
+HTTP, at concurrency 1 and 16. Three contenders make the same X call to the same sandbox:
+
+  raw       httpx straight to the sandbox from this process (no MCP at all)
+  floor     tests/bench/floor_server.py: a minimal MCPServer tool doing the same httpx call
+  xcourier  `xcourier serve --api-base-url SANDBOX` with XCOURIER_ACCESS_TOKEN (no --sandbox, so
+            the same sandbox process serves everyone)
+
+Repeats are interleaved (floor, xcourier, floor, ...) so drift on the machine hits both alike.
+Target: xcourier within 15% of the floor.
+
+    python -m tests.bench.latency [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from .common import PYTHON, ROOT, Process, SandboxProcess, child_env, summary, table, write_results, xcourier_command
+
+TOOLS = ("createPost", "likePost")
+CONCURRENCY = (1, 16)
+TARGET = 1.15
+_counter = itertools.count()
+
+
+def unique_text(who: str) -> str:
+    # The sandbox refuses a duplicate text (403), like X.
+    return f"bench {who} #{next(_counter)} {time.monotonic_ns()}"
+
+
+Call = Callable[[str, dict[str, Any]], Awaitable[bool]]  # -> ok
+
+
+async def measure(
+    call: Call, tool: str, who: str, liked: str, calls: int, concurrency: int, budget: float
+) -> dict[str, Any]:
+    """`calls` calls in `concurrency` workers (bounded by `budget` seconds). Latencies in ms."""
+    latencies: list[float] = []
+    failures: list[str] = []
+    errors = 0
+    issued = 0
+    deadline = time.perf_counter() + budget
+
+    async def worker() -> None:
+        nonlocal errors, issued
+        while issued < calls and time.perf_counter() < deadline:
+            issued += 1
+            args = {"text": unique_text(who)} if tool == "createPost" else {"tweet_id": liked}
+            started = time.perf_counter()
+            try:
+                ok = await call(tool, args)
+            except Exception as exc:  # a transport failure is counted and reported, not fatal
+                ok = False
+                failures.append(f"{type(exc).__name__}: {exc}"[:200])
+            latencies.append((time.perf_counter() - started) * 1000)
+            errors += not ok
+
+    started = time.perf_counter()
+    async with anyio.create_task_group() as group:
+        for _ in range(concurrency):
+            group.start_soon(worker)
+    elapsed = time.perf_counter() - started
+    return {"latencies": latencies, "errors": errors, "failures": failures, "throughput": len(latencies) / elapsed}
+
+
+def mcp_call(client: Client) -> Call:
+    async def call(tool: str, args: dict[str, Any]) -> bool:
+        result = await client.call_tool(tool, args)
+        return not result.is_error
+
+    return call
+
+
+def raw_call(http: httpx.AsyncClient, user_id: str) -> Call:
+    async def call(tool: str, args: dict[str, Any]) -> bool:
+        if tool == "createPost":
+            response = await http.post("/2/tweets", json=args)
+        else:
+            response = await http.post(f"/2/users/{user_id}/likes", json=args)
+        return response.is_success
+
+    return call
+
+
+async def open_stdio(stack: AsyncExitStack, argv: list[str], env: dict[str, str], errlog: Any) -> Client:
+    params = StdioServerParameters(command=argv[0], args=argv[1:], env=env, cwd=str(ROOT))
+    return await stack.enter_async_context(Client(stdio_client(params, errlog=errlog)))
+
+
+async def open_http(stack: AsyncExitStack, argv: list[str], env: dict[str, str]) -> Client:
+    process = stack.enter_context(Process(argv, env=env))
+    line = process.wait_line("serving MCP over streamable HTTP at ", stream="err")
+    url = line.split(" at ", 1)[1].strip()
+    return await stack.enter_async_context(Client(url))
+
+
+def contenders(sandbox: SandboxProcess, store: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
+    found = {
+        "floor": (
+            [PYTHON, str(Path(__file__).with_name("floor_server.py"))],
+            child_env(FLOOR_API_BASE=sandbox.base_url, FLOOR_TOKEN=sandbox.token),
+        ),
+        "xcourier": (
+            [*xcourier_command(), "serve", "--api-base-url", sandbox.base_url],
+            child_env(XCOURIER_ACCESS_TOKEN=sandbox.token, XCOURIER_STORE=str(store)),
+        ),
+    }
+    return found
+
+
+async def run(quick: bool = False) -> dict[str, Any]:
+    repeats = 3 if not quick else 2
+    calls = {1: 60 if not quick else 30, 16: 192 if not quick else 96}
+    budget = 20.0  # seconds per measured batch, whatever happens
+    cells: dict[tuple[str, str, str, int], list[dict[str, Any]]] = {}
+    with SandboxProcess() as sandbox, tempfile.TemporaryDirectory() as tmp:
+        liked = httpx.post(
+            f"{sandbox.base_url}/_sandbox/posts", json={"username": "alice", "text": "like me, benchmark"}
+        ).json()["data"]["id"]
+        errlog = open(Path(tmp) / "stderr.log", "w")  # noqa: SIM115 - closed below
+        try:
+            # raw: this process straight to the sandbox
+            async with httpx.AsyncClient(
+                base_url=sandbox.base_url,
+                headers={"Authorization": f"Bearer {sandbox.token}"},
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+            ) as http:
+                call = raw_call(http, sandbox.user_id)
+                for tool, conc in itertools.product(TOOLS, CONCURRENCY):
+                    await measure(call, tool, "raw", liked, 10, conc, budget)  # warm-up
+                    for _ in range(repeats):
+                        cells.setdefault(("raw", "-", tool, conc), []).append(
+                            await measure(call, tool, "raw", liked, calls[conc], conc, budget)
+                        )
+            for transport in ("stdio", "http"):
+                async with AsyncExitStack() as stack:
+                    clients: dict[str, Call] = {}
+                    for name, (argv, env) in contenders(sandbox, Path(tmp) / f"{transport}.db").items():
+                        if transport == "stdio":
+                            client = await open_stdio(stack, argv, env, errlog)
+                        else:
+                            client = await open_http(
+                                stack,
+                                [*argv, "--transport", "http", *(["--port", "0"] if name == "xcourier" else [])],
+                                env,
+                            )
+                        clients[name] = mcp_call(client)
+                    for tool, conc in itertools.product(TOOLS, CONCURRENCY):
+                        for name, call in clients.items():
+                            await measure(call, tool, name, liked, 20, conc, budget)  # warm-up
+                        for _ in range(repeats):
+                            for name, call in clients.items():
+                                cells.setdefault((name, transport, tool, conc), []).append(
+                                    await measure(call, tool, name, liked, calls[conc], conc, budget)
+                                )
+        finally:
+            errlog.close()
+
+    rows: list[dict[str, Any]] = []
+    for (name, transport, tool, conc), runs in cells.items():
+        latencies = [x for r in runs for x in r["latencies"]]
+        throughputs = [r["throughput"] for r in runs]
+        rows.append(
+            {
+                "server": name,
+                "transport": transport,
+                "tool": tool,
+                "concurrency": conc,
+                "calls": len(latencies),
+                "errors": sum(r["errors"] for r in runs),
+                "failures": sorted({f for r in runs for f in r["failures"]})[:5],
+                "latency_ms": summary(latencies),
+                "throughput_per_s": summary(throughputs),
+            }
+        )
+    by_key = {(r["server"], r["transport"], r["tool"], r["concurrency"]): r for r in rows}
+    ratios = []
+    variants = sorted({r["server"] for r in rows if r["server"].startswith("xcourier")})
+    for variant, transport, tool, conc in itertools.product(variants, ("stdio", "http"), TOOLS, CONCURRENCY):
+        xc, floor = by_key[(variant, transport, tool, conc)], by_key[("floor", transport, tool, conc)]
+        raw = by_key[("raw", "-", tool, conc)]
+        lat = xc["latency_ms"]["median"] / floor["latency_ms"]["median"]
+        p99 = xc["latency_ms"]["p99"] / floor["latency_ms"]["p99"]
+        thr = floor["throughput_per_s"]["median"] / xc["throughput_per_s"]["median"]
+        ratios.append(
+            {
+                "server": variant,
+                "transport": transport,
+                "tool": tool,
+                "concurrency": conc,
+                "latency_median_xcourier_over_floor": lat,
+                "latency_p99_xcourier_over_floor": p99,
+                "throughput_floor_over_xcourier": thr,
+                "latency_median_xcourier_over_raw": xc["latency_ms"]["median"] / raw["latency_ms"]["median"],
+                "latency_median_floor_over_raw": floor["latency_ms"]["median"] / raw["latency_ms"]["median"],
+                # the headline: median latency at concurrency 1, throughput at 16
+                "met": (lat if conc == 1 else thr) <= TARGET,
+            }
+        )
+    print(
+        table(
+            [
+                "server",
+                "transport",
+                "tool",
+                "conc",
+                "calls",
+                "err",
+                "lat median ms",
+                "lat p99 ms",
+                "lat min-max ms",
+                "calls/s median",
+                "calls/s min-max",
+            ],
+            [
+                [
+                    r["server"],
+                    r["transport"],
+                    r["tool"],
+                    r["concurrency"],
+                    r["calls"],
+                    r["errors"],
+                    r["latency_ms"]["median"],
+                    r["latency_ms"]["p99"],
+                    f"{r['latency_ms']['min']:.2f}-{r['latency_ms']['max']:.2f}",
+                    r["throughput_per_s"]["median"],
+                    f"{r['throughput_per_s']['min']:.0f}-{r['throughput_per_s']['max']:.0f}",
+                ]
+                for r in rows
+            ],
+            "1. Tool-call latency and throughput",
+        )
+    )
+    print()
+    print(
+        table(
+            [
+                "server",
+                "transport",
+                "tool",
+                "conc",
+                "xc/floor lat median",
+                "xc/floor lat p99",
+                "floor/xc calls/s",
+                "xc/raw lat",
+                "floor/raw lat",
+                f"target <= {TARGET}",
+            ],
+            [
+                [
+                    r["server"],
+                    r["transport"],
+                    r["tool"],
+                    r["concurrency"],
+                    r["latency_median_xcourier_over_floor"],
+                    r["latency_p99_xcourier_over_floor"],
+                    r["throughput_floor_over_xcourier"],
+                    r["latency_median_xcourier_over_raw"],
+                    r["latency_median_floor_over_raw"],
+                    "met" if r["met"] else "MISSED",
+                ]
+                for r in ratios
+            ],
+            "1. Ratios (target: xcourier within 15% of the floor)",
+        )
+    )
+    data = {"repeats": repeats, "calls_per_repeat": calls, "rows": rows, "ratios": ratios, "target": TARGET}
+    print(f"\nwrote {write_results('latency', data)}")
+    return data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer calls (a smoke run)")
+    args = parser.parse_args()
+    anyio.run(run, args.quick)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""A sandbox in its own process for the benchmarks: prints one JSON line, exits when stdin closes.
+
+    python -m tests.bench.sandbox_proc [--limit N] [--ttl S]
+
+--limit sets every endpoint's per-user 15-minute rate limit (the benchmarks make far more
+calls than X's published limits allow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from xcourier.server.sandbox import Sandbox, SandboxConfig, SandboxServer
+from xcourier.server.sandbox.config import DEFAULT_RATE_LIMITS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--limit", type=int, default=10**9)
+    parser.add_argument("--ttl", type=float, default=7200.0)
+    args = parser.parse_args()
+    config = SandboxConfig(rate_limits={key: args.limit for key in DEFAULT_RATE_LIMITS}, access_token_ttl=args.ttl)
+    server = SandboxServer(Sandbox(config), host="127.0.0.1", port=0).start()
+    token, _ = server.sandbox.mint_token("xcourier_demo")
+    user = server.sandbox.user_by_username("xcourier_demo")
+    assert user is not None
+    print(
+        json.dumps(
+            {"base_url": server.base_url, "access_token": token, "user_id": user.id, "username": "xcourier_demo"}
+        ),
+        flush=True,
+    )
+    try:
+        sys.stdin.read()  # until the parent closes our stdin (or dies)
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
