@@ -156,3 +156,19 @@ async def test_refresh_lock_is_freed_when_its_holder_is_killed(tmp_path: Path):
     async with store.refresh_lock("42"):
         pass
     assert os.path.exists(tmp_path / "x.db.lock")
+
+
+async def test_an_audit_append_waits_for_another_writer_instead_of_failing(tmp_path: Path):
+    import sqlite3
+
+    store = SQLiteTokenStore(tmp_path / "x.db")
+    await store.append_audit(1.0, {"tool": "first"})
+    other = sqlite3.connect(tmp_path / "x.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    async with anyio.create_task_group() as group:
+        group.start_soon(store.append_audit, 2.0, {"tool": "second"})
+        await anyio.wait_all_tasks_blocked()
+        other.execute("COMMIT")
+    other.close()
+    assert [r["tool"] for _, r in await store.audit_since(0.0)] == ["first", "second"]
+    await store.aclose()
