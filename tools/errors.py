@@ -174,6 +174,23 @@ def _forbidden_reason(problems: list[dict[str, Any]]) -> str | None:
     return None
 
 
+def _details(
+    problem: dict[str, Any], status: int, detail: str, endpoint: str, rate_limit: RateLimit | None
+) -> dict[str, Any]:
+    def text(key: str) -> str | None:
+        value = problem.get(key)
+        return value if isinstance(value, str) else None
+
+    return {
+        "status": status,
+        "problem_type": text("type"),
+        "title": text("title"),
+        "detail": detail,
+        "endpoint": endpoint,
+        "rate_limit": rate_limit,
+    }
+
+
 def error_from_response(response: httpx.Response, endpoint: str) -> XError:
     """Turn a non-2xx response from X into the matching XError."""
     status = response.status_code
@@ -188,15 +205,8 @@ def error_from_response(response: httpx.Response, endpoint: str) -> XError:
     detail = _describe(problems[1]) if len(problems) > 1 and "errors" in first else _describe(first)
     if not problems:
         detail = response.reason_phrase or f"HTTP {status}"
-    problem_type = first.get("type") if isinstance(first.get("type"), str) else None
-    common: dict[str, Any] = {
-        "status": status,
-        "problem_type": problem_type,
-        "title": first.get("title") if isinstance(first.get("title"), str) else None,
-        "detail": detail,
-        "endpoint": endpoint,
-        "rate_limit": rate_limit,
-    }
+    common = _details(first, status, detail, endpoint, rate_limit)
+    problem_type = common["problem_type"]
     message = f"X answered {status} on {endpoint}: {detail}"
     usage_capped = "usage-capped" in (problem_type or "") or "usagecap" in detail.replace(" ", "").lower()
     if status == 402 or (status == 429 and usage_capped):
@@ -221,14 +231,8 @@ def error_from_partial(body: dict[str, Any], endpoint: str, status: int) -> XErr
     problems = _problems({"errors": body["errors"]})
     first = problems[0]
     detail = _describe(first)
-    problem_type = first.get("type") if isinstance(first.get("type"), str) else None
-    common: dict[str, Any] = {
-        "status": status,
-        "problem_type": problem_type,
-        "title": first.get("title") if isinstance(first.get("title"), str) else None,
-        "detail": detail,
-        "endpoint": endpoint,
-    }
+    common = _details(first, status, detail, endpoint, None)
+    problem_type = common["problem_type"]
     message = f"X reported an error on {endpoint}: {detail}"
     if problem_type and problem_type.rsplit("/", 1)[-1] in _PROBLEM_TYPES_NOT_FOUND:
         return NotFoundError(message, **common)

@@ -22,19 +22,13 @@ from xcourier.server.app import build_server
 from xcourier.server.runtime import Runtime
 from xcourier.server.settings import Settings
 
+from ..clock import Clock
+
 pytestmark = pytest.mark.anyio
 
 TIMELINE = "GET /2/users/{id}/tweets"
 SEARCH = "GET /2/tweets/search/recent"
 ALICE = "x://users/alice/posts"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @asynccontextmanager

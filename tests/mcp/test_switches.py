@@ -20,20 +20,13 @@ from xcourier.server.auth.sqlite_store import SQLiteTokenStore
 from xcourier.server.runtime import Runtime
 from xcourier.server.settings import Settings, SettingsError
 
+from ..clock import Clock
 from ..e2e.conftest import XCOURIER, child_env
 
 pytestmark = pytest.mark.anyio
 
 WRITES = {"createPost", "deletePost", "likePost", "repostPost", "sendDirectMessage"}
 MODES = ["legacy", "auto"]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @asynccontextmanager
