@@ -28,6 +28,11 @@ def _decode(token: str, parameter: str) -> tuple[str, int]:
     return raw[0], int(raw[1:])
 
 
+def in_time_window(posts: list[Post], start: float | None, end: float | None) -> list[Post]:
+    """start_time (inclusive) and end_time (exclusive), as X applies them; None is unbounded."""
+    return [p for p in posts if (start is None or p.created_at >= start) and (end is None or p.created_at < end)]
+
+
 def paginate(
     posts_desc: list[Post],
     *,

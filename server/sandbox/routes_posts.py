@@ -10,7 +10,7 @@ from starlette.routing import Route
 from . import config, errors
 from .endpoint import check_query_params, id_param, int_param, json_body, path_id, x_route
 from .fields import EXPANSION_PARAMS, time_param, tweet_fields
-from .pagination import paginate
+from .pagination import in_time_window, paginate
 from .state import Sandbox, User
 
 _SEARCH_PARAMS = (
@@ -80,11 +80,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
         start, end = time_param(request, "start_time"), time_param(request, "end_time")
         fields = tweet_fields(request)
         token_name = "next_token" if "next_token" in request.query_params else "pagination_token"
-        posts = [
-            p
-            for p in sandbox.search_recent(query)
-            if (start is None or p.created_at >= start) and (end is None or p.created_at < end)
-        ]
+        posts = in_time_window(sandbox.search_recent(query), start, end)
         page = paginate(
             posts,
             since_id=since_id,

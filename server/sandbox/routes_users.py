@@ -11,7 +11,7 @@ from starlette.routing import Route
 from . import config, errors
 from .endpoint import check_query_params, id_param, int_param, path_id, x_route
 from .fields import EXPANSION_PARAMS, USER_PARAMS, time_param, tweet_fields
-from .pagination import paginate
+from .pagination import in_time_window, paginate
 from .state import Sandbox, User
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
@@ -57,11 +57,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
         fields = tweet_fields(request)
         if sandbox.user_by_id(user_id) is None:
             return 200, {"errors": [errors.not_found_entry("user", "id", user_id)]}
-        posts = [
-            p
-            for p in sandbox.user_posts(user_id)
-            if (start is None or p.created_at >= start) and (end is None or p.created_at < end)
-        ]
+        posts = in_time_window(sandbox.user_posts(user_id), start, end)
         page = paginate(
             posts,
             since_id=since_id,
