@@ -7,6 +7,9 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from . import __version__, resources
 from .argument_errors import clearer_argument_errors
+from .hosted.bridge import XBridge
+from .hosted.callers import CallerBinding
+from .hosted.http import auth_settings
 from .runtime import Runtime
 from .subscriptions import Subscriptions
 
@@ -23,7 +26,8 @@ SANDBOX_INSTRUCTIONS = (
 )
 
 
-def build_server(runtime: Runtime) -> MCPServer:
+def build_server(runtime: Runtime, *, hosted: XBridge | None = None, public_url: str | None = None) -> MCPServer:
+    """The server; with `hosted` (xcourier's OAuth bridge) every request acts as its signed-in caller."""
     instructions = INSTRUCTIONS + (SANDBOX_INSTRUCTIONS if runtime.on_sandbox else "")
     # Our own bus, so the watcher can publish updates to 2026-07-28 listen streams.
     bus = InMemorySubscriptionBus()
@@ -33,7 +37,12 @@ def build_server(runtime: Runtime) -> MCPServer:
         version=__version__,
         instructions=instructions,
         subscriptions=bus,
+        auth=auth_settings(public_url) if hosted is not None and public_url else None,
+        auth_server_provider=hosted,
     )
+    if runtime.tenants is not None:
+        # Outermost of ours: the caller is known before any tool, resource or subscription runs.
+        server.middleware.append(CallerBinding(runtime.tenants))
     for spec in runtime.tools:
         server.add_tool(
             spec.build(runtime, spec),

@@ -81,9 +81,13 @@ class Entry:
 
 
 class AuditLog:
-    def __init__(self, store: TokenStore, account: str, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, store: TokenStore, account: str, *, only_own: bool = False, clock: Callable[[], float] = time.time
+    ) -> None:
         self._store = store
         self.account = account
+        # Hosted mode: many users share the store, and each sees (and is limited by) only their own.
+        self._only_own = only_own
         self._clock = clock
 
     def now(self) -> float:
@@ -106,7 +110,8 @@ class AuditLog:
 
     async def since(self, seconds: float) -> list[Entry]:
         records = await self._store.audit_since(self.now() - seconds)
-        return [Entry.from_record(at, record) for at, record in records]
+        entries = [Entry.from_record(at, record) for at, record in records]
+        return [e for e in entries if e.account == self.account] if self._only_own else entries
 
 
 class Guards:

@@ -25,10 +25,13 @@ from .settings import (
     ENV_MEDIA_ALLOW_HOSTS,
     ENV_MEDIA_ROOTS,
     ENV_POLL_INTERVAL,
+    ENV_X_CLIENT_ID,
+    ENV_X_CLIENT_SECRET,
     Settings,
     SettingsError,
     check_api_base_url,
     check_media_roots,
+    check_public_url,
     is_loopback_host,
     media_roots_from_env,
 )
@@ -121,7 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--daily-budget", type=float, metavar="USD", help="refuse calls that would pass this spend in 24 h"
     )
     serve.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
-    serve.add_argument("--host", default="127.0.0.1", help="http: address to bind (loopback only; default 127.0.0.1)")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="http: address to bind (default 127.0.0.1; other addresses need --auth x or --insecure-no-auth)",
+    )
     serve.add_argument("--port", type=_port, default=8000, help="http: port (default 8000; 0 picks a free one)")
     serve.add_argument(
         "--api-base-url", metavar="URL", help=f"X API base URL (default https://api.x.com; env {ENV_API_BASE_URL})"
@@ -147,6 +154,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--store", metavar="PATH", help="token store file (default: XCOURIER_STORE, else the user data directory)"
+    )
+
+    hosted = serve.add_argument_group(
+        "hosted mode",
+        "Many users on one HTTP endpoint: each signs in with X through OAuth and acts only as themselves. "
+        f"The X app's credentials come from {ENV_X_CLIENT_ID} and {ENV_X_CLIENT_SECRET}; the store must be "
+        "encrypted (XCOURIER_STORE_KEY) and, for more than one instance, on Redis.",
+    )
+    hosted.add_argument(
+        "--auth",
+        choices=("none", "x"),
+        default="none",
+        help="x: require MCP authorization; xcourier's own OAuth server signs users in with X (http only)",
+    )
+    hosted.add_argument(
+        "--public-url", metavar="URL", help="the origin clients reach this server at (default: the bound address)"
+    )
+    hosted.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="allow a non-loopback --host without --auth, for a trusted network only: anyone reaching it acts "
+        "as the server's account",
+    )
+    hosted.add_argument(
+        "--lease-ttl",
+        type=float,
+        default=15.0,
+        metavar="S",
+        help="with several instances: a dead poller's users are taken over after S seconds (default 15)",
+    )
+    hosted.add_argument(
+        "--client-metadata-allow-host",
+        action="append",
+        default=None,
+        metavar="HOST",
+        help="fetch Client ID Metadata Documents from HOST even if it resolves to a private address",
     )
 
     sandbox = commands.add_parser(
@@ -181,12 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
     media_roots = tuple(args.media_root) if args.media_root else media_roots_from_env(environ)
     api_base_url = args.api_base_url or environ.get(ENV_API_BASE_URL) or Settings.api_base_url
-    if args.transport == "http" and not is_loopback_host(args.host):
-        raise SettingsError(
-            f"--host {args.host}: xcourier serves HTTP on loopback only, since it has no client "
-            "authentication yet and anyone reaching the port could act on the account. Use 127.0.0.1 "
-            "and put a reverse proxy with authentication in front if you need remote access."
-        )
+    _check_exposure(args, environ)
     config = section(load_config(environ), "serve")
     pricing = section(load_config(environ), "pricing")
     switch = _Switches(args, environ, config)
@@ -215,7 +253,50 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         sandbox_chatter=_positive(args.sandbox_chatter, "--sandbox-chatter") if args.sandbox_chatter else 0.0,
         store=args.store,
         account=args.account,
+        auth=args.auth,
+        public_url=check_public_url(args.public_url) if args.public_url else None,
+        insecure_no_auth=args.insecure_no_auth,
+        x_client_id=environ.get(ENV_X_CLIENT_ID) or None,
+        x_client_secret=environ.get(ENV_X_CLIENT_SECRET) or None,
+        lease_ttl=_positive(args.lease_ttl, "--lease-ttl"),
+        client_metadata_allowed_hosts=tuple(args.client_metadata_allow_host or ()),
     )
+
+
+def _check_exposure(args: argparse.Namespace, environ: dict[str, str]) -> None:
+    """Who can reach the server decides what it must ask of them."""
+    if args.auth == "x":
+        if args.transport != "http":
+            raise SettingsError("--auth x: MCP authorization needs --transport http (stdio has no users to sign in).")
+        if args.sandbox or environ.get(ENV_ACCESS_TOKEN):
+            raise SettingsError(
+                f"--auth x: every user signs in with X, so --sandbox and {ENV_ACCESS_TOKEN} don't apply; point "
+                "--api-base-url at a sandbox started with `xcourier sandbox` to try hosted mode offline."
+            )
+        if not environ.get(ENV_X_CLIENT_ID):
+            raise SettingsError(
+                f"--auth x: set {ENV_X_CLIENT_ID} (and {ENV_X_CLIENT_SECRET} for a confidential app) to your X "
+                "app's OAuth 2.0 client; its callback URL must be <public-url>/x/callback."
+            )
+        if not environ.get("XCOURIER_STORE_KEY"):
+            raise SettingsError(
+                "--auth x: X logins of many users are kept in the store, so it must be encrypted: set "
+                "XCOURIER_STORE_KEY to a Fernet key (see README, hosted mode)."
+            )
+        if not args.public_url and not is_loopback_host(args.host):
+            raise SettingsError(f"--host {args.host}: give --public-url, the https origin users reach this server at.")
+        return
+    if args.transport == "http" and not is_loopback_host(args.host):
+        if not args.insecure_no_auth:
+            raise SettingsError(
+                f"--host {args.host}: anyone reaching this address could act on the server's X account. Use "
+                "--auth x (each user signs in with X), or --insecure-no-auth on a network you trust."
+            )
+        logger.warning(
+            "serving on %s without authentication (--insecure-no-auth): anyone who reaches it acts as the "
+            "server's X account",
+            args.host,
+        )
 
 
 class _Switches:

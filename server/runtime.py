@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from .settings import ENV_ACCESS_TOKEN, Settings, SettingsError
 from .watcher import Watcher
 
 if TYPE_CHECKING:
+    from .hosted.tenants import Tenants
     from .sandbox import Sandbox, SandboxServer
 
 logger = logging.getLogger("xcourier")
@@ -68,27 +70,80 @@ class Policy:
 
 
 @dataclass
-class Runtime:
+class Account:
+    """Whose X account a call acts on: its client (connection pool, rate limits), login, audit and limits."""
+
+    name: str
     client: XClient
     users: UserDirectory
-    media: MediaLoader
     tokens: TokenProvider
-    watcher: Watcher
     audit: AuditLog
     guards: Guards
+
+
+class NoCallerError(RuntimeError):
+    """Hosted mode reached X without an authenticated caller: refused rather than guessing an account."""
+
+
+# Hosted mode: the account of the MCP request being handled (set per request by server.hosted.callers).
+acting: ContextVar[Account | None] = ContextVar("xcourier_acting_account", default=None)
+
+
+@dataclass
+class Runtime:
+    media: MediaLoader
+    watcher: Watcher
     tools: tuple[ToolSpec, ...]
-    account: str
+    home: Account | None  # the one account of a local server; None when hosted (one per caller)
     policy: Policy = Policy()
     prices: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     sandbox: SandboxServer | None = None
+    store: TokenStore | None = None
+    tenants: Tenants | None = None  # hosted mode: the signed-in users' accounts
+
+    @property
+    def hosted(self) -> bool:
+        return self.tenants is not None
 
     @property
     def on_sandbox(self) -> bool:
         return self.sandbox is not None
 
+    @property
+    def caller(self) -> Account:
+        account = acting.get() or self.home
+        if account is None:
+            raise NoCallerError("no authenticated caller for this request")
+        return account
+
+    @property
+    def client(self) -> XClient:
+        return self.caller.client
+
+    @property
+    def users(self) -> UserDirectory:
+        return self.caller.users
+
+    @property
+    def tokens(self) -> TokenProvider:
+        return self.caller.tokens
+
+    @property
+    def audit(self) -> AuditLog:
+        return self.caller.audit
+
+    @property
+    def guards(self) -> Guards:
+        return self.caller.guards
+
+    @property
+    def account(self) -> str:
+        return self.caller.name
+
     def granted_scopes(self) -> frozenset[str] | None:
         """The login's scopes, or None when they are unknown (a bare access token, the sandbox)."""
-        return self.tokens.scopes if isinstance(self.tokens, TokenManager) else None
+        tokens = self.tokens
+        return tokens.scopes if isinstance(tokens, TokenManager) else None
 
     @classmethod
     @asynccontextmanager
@@ -105,6 +160,12 @@ class Runtime:
         A running `sandbox_server` may be passed in (tests share one); it is then left running.
         Tests pass run_watcher=False and a clock, and drive polls themselves.
         """
+        if settings.auth == "x":
+            from .hosted.runtime import open_hosted
+
+            async with open_hosted(settings, clock=clock) as hosted:
+                yield hosted
+            return
         owns_sandbox = sandbox_server is None
         tokens: TokenProvider
         store: TokenStore
@@ -123,7 +184,7 @@ class Runtime:
             sandbox_server = None
             base_url = settings.api_base_url
             tokens = StaticTokenProvider(settings.access_token)
-            store = _open_store(settings)
+            store = open_configured_store(settings)
             account = "token"  # a bare access token doesn't say whose it is
             logger.info("acting on X at %s with the token from %s (never refreshed)", base_url, ENV_ACCESS_TOKEN)
         else:
@@ -143,21 +204,21 @@ class Runtime:
             use_search=settings.watch_search,
             clock=clock,
         )
-        try:
-            tools = select_tools(read_only=settings.read_only, allow=settings.tools, deny=settings.exclude_tools)
-        except ValueError as exc:
-            raise SettingsError(f"--tools/--exclude-tools: {exc}") from None
+        tools = tools_for(settings)
         audit = AuditLog(store, account, clock=clock)
-        runtime = cls(
+        home = Account(
+            name=account,
             client=client,
             users=users,
-            media=MediaLoader(settings.media_roots, allowed_hosts=settings.media_allowed_hosts),
             tokens=tokens,
-            watcher=watcher,
             audit=audit,
             guards=Guards(audit, max_writes_per_hour=settings.max_writes_per_hour, daily_budget=settings.daily_budget),
+        )
+        runtime = cls(
+            media=MediaLoader(settings.media_roots, allowed_hosts=settings.media_allowed_hosts),
+            watcher=watcher,
             tools=tools,
-            account=account,
+            home=home,
             policy=Policy(confirm=settings.confirm, dry_run=settings.dry_run),
             prices={**DEFAULT_PRICES, **dict(settings.prices)},
             sandbox=sandbox_server,
@@ -177,7 +238,14 @@ class Runtime:
                 sandbox_server.stop()
 
 
-def _open_store(settings: Settings) -> TokenStore:
+def tools_for(settings: Settings) -> tuple[ToolSpec, ...]:
+    try:
+        return select_tools(read_only=settings.read_only, allow=settings.tools, deny=settings.exclude_tools)
+    except ValueError as exc:
+        raise SettingsError(f"--tools/--exclude-tools: {exc}") from None
+
+
+def open_configured_store(settings: Settings) -> TokenStore:
     try:
         return open_store(settings.store)
     except StoreError as exc:

@@ -6,8 +6,6 @@ import logging
 import socket
 import sys
 
-from mcp.server.mcpserver import MCPServer
-
 from .app import build_server
 from .runtime import Runtime
 from .settings import Settings
@@ -17,17 +15,15 @@ logger = logging.getLogger("xcourier")
 
 async def serve(settings: Settings) -> None:
     async with Runtime.open(settings) as runtime:
-        server = build_server(runtime)
         if settings.transport == "stdio":
-            await server.run_stdio_async()
+            await build_server(runtime).run_stdio_async()
         else:
-            await _serve_http(server, settings)
+            await _serve_http(runtime, settings)
 
 
-async def _serve_http(server: MCPServer, settings: Settings) -> None:
+async def _serve_http(runtime: Runtime, settings: Settings) -> None:
     import uvicorn
 
-    app = server.streamable_http_app(host=settings.host)
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only for such sockets,
     # and without it every response waits ~40 ms for the client's delayed ACK.
@@ -38,7 +34,17 @@ async def _serve_http(server: MCPServer, settings: Settings) -> None:
     sock.listen(128)
     host, port = sock.getsockname()[:2]
     shown_host = f"[{host}]" if family == socket.AF_INET6 else host
-    url = f"http://{shown_host}:{port}/mcp"
+    bound = f"http://{shown_host}:{port}"
+    if settings.auth == "x":
+        from .hosted.http import hosted_app, make_bridge
+
+        public_url = settings.public_url or bound
+        bridge = make_bridge(runtime, settings, public_url)
+        app = hosted_app(build_server(runtime, hosted=bridge, public_url=public_url), bridge, public_url)
+        url = public_url + "/mcp"
+    else:
+        app = build_server(runtime).streamable_http_app(host=settings.host)
+        url = bound + "/mcp"
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     # A line tests and supervisors can wait for; on stderr like every log.
     print(f"xcourier: serving MCP over streamable HTTP at {url}", file=sys.stderr, flush=True)

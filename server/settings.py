@@ -18,6 +18,8 @@ ENV_MEDIA_ROOTS = "XCOURIER_MEDIA_ROOTS"
 ENV_MEDIA_ALLOW_HOSTS = "XCOURIER_MEDIA_ALLOW_HOSTS"
 ENV_LOG_LEVEL = "XCOURIER_LOG_LEVEL"
 ENV_POLL_INTERVAL = "XCOURIER_POLL_INTERVAL"
+ENV_X_CLIENT_ID = "XCOURIER_X_CLIENT_ID"
+ENV_X_CLIENT_SECRET = "XCOURIER_X_CLIENT_SECRET"
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,14 @@ class Settings:
     prices: tuple[tuple[str, float], ...] = ()  # overrides of audit.DEFAULT_PRICES
     store: str | None = None  # None: XCOURIER_STORE, else SQLite in the user data directory
     account: str | None = None  # None: the only, or last, login in the store
+    # Hosted mode (--auth x): xcourier is an OAuth authorization server bridging to X; each caller acts as themselves.
+    auth: Literal["none", "x"] = "none"
+    public_url: str | None = None  # where MCP clients and browsers reach this server (behind a load balancer: its URL)
+    insecure_no_auth: bool = False
+    x_client_id: str | None = None
+    lease_ttl: float = 15.0  # hosted: a watched user's poller lease; another instance takes over after this
+    client_metadata_allowed_hosts: tuple[str, ...] = ()  # CIMD documents may come from these private hosts
+    x_client_secret: str | None = field(default=None, repr=False)
     # Kept out of repr so a logged Settings never shows the token.
     access_token: str | None = field(default=None, repr=False)
 
@@ -87,3 +97,18 @@ def check_api_base_url(url: str) -> str:
             "tokens must not cross the network unencrypted. Use https."
         )
     return url.rstrip("/")
+
+
+def check_public_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise SettingsError(f"--public-url {url!r}: expected an origin such as https://xcourier.example.com.")
+    if parts.path not in ("", "/"):
+        raise SettingsError(f"--public-url {url!r}: give the origin only; MCP is served at /mcp under it.")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise SettingsError(
+            f"--public-url {url!r}: OAuth needs https for a non-loopback address (tokens and codes travel in it)."
+        )
+    return f"{parts.scheme}://{parts.netloc}"

@@ -18,17 +18,20 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
 from xcourier.tools import timeline
-from xcourier.tools.client import XClient
+from xcourier.tools.client import TokenProvider, XClient
 from xcourier.tools.errors import ForbiddenError, RateLimitedError, XError
 from xcourier.tools.timeline import Post
 from xcourier.tools.users import UserDirectory
 
 from .auth.store import TokenStore
+
+if TYPE_CHECKING:
+    from .fleet import Fleet
 
 logger = logging.getLogger("xcourier.watcher")
 
@@ -41,6 +44,25 @@ _SEARCH_REACH = 6 * 24 * 3600
 _SEARCH_LAG = 60
 
 Publisher = Callable[[str], Awaitable[None]]
+
+
+class Reader(Protocol):
+    """Whose X access a subscription is checked with (hosted mode: the subscriber's own)."""
+
+    @property
+    def client(self) -> XClient: ...
+
+    @property
+    def users(self) -> UserDirectory: ...
+
+    @property
+    def tokens(self) -> TokenProvider: ...
+
+
+class SubscriberTokens(Protocol):
+    def add(self, subscriber: Hashable, tokens: TokenProvider) -> None: ...
+
+    def discard(self, subscriber: Hashable) -> None: ...
 
 
 def username_of(uri: str) -> str | None:
@@ -59,6 +81,7 @@ class Watched:
     last_polled: float = 0.0
     interval: float = DEFAULT_MIN_INTERVAL
     delivered: int = 0
+    held: bool = True  # polled by this instance (with a fleet: while it holds the user's lease)
 
 
 class Watcher:
@@ -72,6 +95,9 @@ class Watcher:
         min_interval: float = DEFAULT_MIN_INTERVAL,
         use_search: bool = True,
         clock: Callable[[], float] = time.time,
+        reader: Callable[[], Reader] | None = None,
+        subscriber_tokens: SubscriberTokens | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         self._client = client
         self._users = users
@@ -80,6 +106,10 @@ class Watcher:
         self.min_interval = min_interval
         self.use_search = use_search
         self._clock = clock
+        # Hosted mode: subscriptions are checked with the caller's X access, and polls use a subscriber's.
+        self._reader = reader
+        self._subscriber_tokens = subscriber_tokens
+        self.fleet = fleet
         self._watched: dict[str, Watched] = {}
         # Subscribing and polling each run one at a time; unsubscribing takes no lock at all,
         # so a session's cleanup never waits behind X's answers.
@@ -96,14 +126,25 @@ class Watcher:
         name = username_of(uri)
         if name is None:
             raise ValueError(f"not a newPost URI: {uri}")
+        reader = self._reader() if self._reader is not None else None
         async with self._subscribe_lock:
             key = name.lower()
             watched = self._watched.get(key)
             if watched is None:
-                watched = await self._baseline(name)
+                if reader is not None:
+                    watched = await self._baseline(name, reader.client, reader.users)
+                else:
+                    watched = await self._baseline(name, self._client, self._users)
+                if self.fleet is not None:
+                    watched.held = await self.fleet.hold(self._cursor_key(watched.username))
                 self._watched[key] = watched
                 logger.info("newPost watcher: now watching @%s", watched.username)
+            elif reader is not None:
+                # Someone else's subscription let this user in; this caller must be able to see them too.
+                await timeline.newest_posts(reader.client, watched.user_id, 5)
             watched.uris[subscriber] = uri
+            if reader is not None and self._subscriber_tokens is not None:
+                self._subscriber_tokens.add(subscriber, reader.tokens)
         self._wakeup.set()
 
     async def unsubscribe(self, subscriber: Hashable, uri: str | None = None) -> None:
@@ -114,10 +155,14 @@ class Watcher:
             if not watched.uris and self._watched.get(key) is watched:
                 del self._watched[key]
                 logger.info("newPost watcher: stopped watching @%s", watched.username)
+                if self.fleet is not None and watched.held:
+                    await self.fleet.release(self._cursor_key(watched.username))
+        if self._subscriber_tokens is not None and not any(subscriber in w.uris for w in self._watched.values()):
+            self._subscriber_tokens.discard(subscriber)
 
-    async def _baseline(self, name: str) -> Watched:
-        user = await self._users.by_username(name)
-        newest = await timeline.newest_posts(self._client, user.id, RECENT)
+    async def _baseline(self, name: str, client: XClient, users: UserDirectory) -> Watched:
+        user = await users.by_username(name)
+        newest = await timeline.newest_posts(client, user.id, RECENT)
         stored = await self._store.load_cursor(self._cursor_key(user.username))
         cursor = stored or (newest[-1].id if newest else None)
         if stored is None and cursor is not None:
@@ -154,6 +199,7 @@ class Watcher:
                     "next_poll_at": _iso(w.next_due),
                     "cursor": w.cursor,
                     "delivered": w.delivered,
+                    "polled_here": w.held,
                 }
                 for w in self._watched.values()
             ],
@@ -166,7 +212,7 @@ class Watcher:
         """Poll every user whose time has come (all of them with `force`). Returns requests made."""
         async with self._poll_lock:
             now = self._clock()
-            everyone = list(self._watched.values())
+            everyone = [w for w in self._watched.values() if w.held]
             # Longest-waiting first: when the budget runs out mid-round, nobody starves for ever.
             due = sorted((w for w in everyone if force or w.next_due <= now), key=lambda w: w.last_polled)
             if not due:
@@ -274,9 +320,63 @@ class Watcher:
         watched.recent.extend(fresh)
         watched.delivered += len(fresh)
         logger.info("newPost watcher: %d new post(s) by @%s", len(fresh), watched.username)
+        await self._tell_subscribers(watched)
+        if self.fleet is not None:
+            await self.fleet.publish(self._cursor_key(watched.username), fresh)
+
+    async def _tell_subscribers(self, watched: Watched) -> None:
         for uri in sorted(set(watched.uris.values())):
             for publish in self.publishers:
                 await publish(uri)
+
+    # -- a fleet of instances ------------------------------------------------------------------
+
+    async def receive(self, key: str, posts: list[Post]) -> None:
+        """News from the instance polling this user: what it found, already committed to the store."""
+        watched = next((w for w in self._watched.values() if self._cursor_key(w.username) == key), None)
+        if watched is None:
+            return
+        fresh = [p for p in posts if timeline.newer(p.id, watched.cursor)]
+        if not fresh:
+            return
+        watched.cursor = fresh[-1].id
+        watched.recent.extend(fresh)
+        watched.delivered += len(fresh)
+        await self._tell_subscribers(watched)
+
+    async def keep_leases(self) -> None:
+        """Renew the leases this instance holds and take over those whose holder went quiet."""
+        assert self.fleet is not None
+        while True:
+            await anyio.sleep(self.fleet.lease_ttl / 3)  # the renewal period, not a synchronisation
+            await self.renew_leases()
+
+    async def release_leases(self) -> None:
+        """On a clean shutdown: hand this instance's users to the others now rather than after the TTL."""
+        if self.fleet is None:
+            return
+        for watched in self._watched.values():
+            if watched.held:
+                watched.held = False
+                await self.fleet.release(self._cursor_key(watched.username))
+
+    async def renew_leases(self) -> None:
+        assert self.fleet is not None
+        for watched in list(self._watched.values()):
+            key = self._cursor_key(watched.username)
+            held = await self.fleet.hold(key)
+            if held and not watched.held:
+                # Taking over: the last holder committed its cursor before telling anyone, so the
+                # stored one is where polling resumes; nothing is repeated or skipped.
+                stored = await self._store.load_cursor(key)
+                if stored is not None and timeline.newer(stored, watched.cursor):
+                    watched.cursor = stored
+                watched.next_due = self._clock()
+                logger.info("newPost watcher: now polling @%s for the fleet", watched.username)
+                self._wakeup.set()
+            elif watched.held and not held:
+                logger.warning("newPost watcher: lost the lease on @%s; another instance polls it", watched.username)
+            watched.held = held
 
     def _after_failure(self, members: list[Watched], exc: XError, endpoint: str) -> None:
         now = self._clock()

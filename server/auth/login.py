@@ -5,8 +5,9 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import anyio
@@ -14,6 +15,7 @@ from anyio.abc import SocketStream
 
 from xcourier.tools.client import StaticTokenProvider, XClient
 from xcourier.tools.errors import XError
+from xcourier.tools.models import User
 from xcourier.tools.users import UserDirectory
 
 from . import oauth
@@ -172,9 +174,19 @@ async def login(
         raise LoginError(
             f"Could not reach X's token endpoint ({exc}). Check the network and run login again."
         ) from None
+    tokens = await signed_in(app, token, scopes, started=started, now=clock())
+    await store.save(tokens)
+    logger.info("logged in as @%s", tokens.username)
+    return tokens
+
+
+async def signed_in(
+    app: oauth.OAuthApp, token: Mapping[str, Any], scopes: tuple[str, ...], *, started: float, now: float
+) -> TokenSet:
+    """The login a granted token response makes: X is asked whose it is. Raises LoginError."""
     access_token = str(token["access_token"])
     user = await _who_am_i(app.api_base_url, access_token)
-    tokens = TokenSet(
+    return TokenSet(
         user_id=user.id,
         username=user.username,
         scopes=oauth.granted_scopes(token, scopes),
@@ -184,14 +196,11 @@ async def login(
         access_token=access_token,
         refresh_token=token.get("refresh_token"),
         client_secret=app.client_secret,
-        logged_in_at=clock(),
+        logged_in_at=now,
     )
-    await store.save(tokens)
-    logger.info("logged in as @%s", tokens.username)
-    return tokens
 
 
-async def _who_am_i(api_base_url: str, access_token: str) -> object:
+async def _who_am_i(api_base_url: str, access_token: str) -> User:
     client = XClient(StaticTokenProvider(access_token), base_url=api_base_url)
     try:
         return await UserDirectory(client).me()

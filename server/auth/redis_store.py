@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import math
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -18,7 +19,7 @@ from typing import Any
 
 import anyio
 
-from .store import StaleLockError, StoreError
+from .store import StaleLockError, StoreError, check_lease_ttl, open_record, seal_record
 from .tokenset import TokenSet
 
 LOCK_TTL_MS = 60_000  # longer than a refresh can take (the HTTP timeout is 30 s)
@@ -41,6 +42,15 @@ return 1
 """
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# Renew the lease KEYS[1] if ARGV[1] holds it, else take it if it's free; ARGV[2] ttl in ms.
+_HOLD = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return 1
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 return 0
 """
 
@@ -143,6 +153,31 @@ class RedisTokenStore:
         entries = [json.loads(member) for member in members]
         return [(float(entry["at"]), entry["record"]) for entry in entries]
 
+    async def put_record(self, kind: str, key: str, value: dict[str, Any], ttl: float) -> None:
+        sealed = seal_record(self._fernet, value)
+        if ttl > 0:
+            await self._redis.set(self._key("record", kind, key), sealed, px=_milliseconds(ttl))
+        else:
+            await self._redis.delete(self._key("record", kind, key))
+
+    async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        sealed = await self._redis.get(self._key("record", kind, key))
+        return None if sealed is None else open_record(self._fernet, sealed, self.location)
+
+    async def take_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        sealed = await self._redis.getdel(self._key("record", kind, key))
+        return None if sealed is None else open_record(self._fernet, sealed, self.location)
+
+    async def delete_record(self, kind: str, key: str) -> None:
+        await self._redis.delete(self._key("record", kind, key))
+
+    async def hold_lease(self, name: str, holder: str, ttl: float) -> bool:
+        check_lease_ttl(ttl)
+        return bool(await self._redis.eval(_HOLD, 1, self._key("lease", name), holder, _milliseconds(ttl)))
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        await self._redis.eval(_RELEASE, 1, self._key("lease", name), holder)
+
     async def aclose(self) -> None:
         await self._redis.aclose()
 
@@ -193,6 +228,11 @@ class RedisTokenStore:
             version=int(record["version"]),
             logged_in_at=float(record["logged_in_at"]),
         )
+
+
+def _milliseconds(ttl: float) -> int:
+    """Redis's PX unit, rounded up so a short positive ttl never becomes 0 (which Redis refuses)."""
+    return max(1, math.ceil(ttl * 1000))
 
 
 def _redacted(url: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from .store import StoreError, fernet_for
+from .store import StoreError, check_lease_ttl, fernet_for, open_record, seal_record
 from .tokenset import TokenSet
 
 T = TypeVar("T")
@@ -50,14 +50,28 @@ CREATE TABLE IF NOT EXISTS cursors (
     post_id TEXT NOT NULL,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS records (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE INDEX IF NOT EXISTS records_expires_at ON records (expires_at);
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
 """
 
 _COLUMNS = "user_id, username, scopes, expires_at, api_base_url, client_id, version, logged_in_at, encrypted, secrets"
 
 
 class SQLiteTokenStore:
-    def __init__(self, path: Path, *, key: str | None = None) -> None:
+    def __init__(self, path: Path, *, key: str | None = None, clock: Callable[[], float] = time.time) -> None:
         self.path = path
+        self._clock = clock  # for records' and leases' expiry
         self.location = str(path)
         self._fernet = fernet_for(key) if key else None
         self._lock_path = path.with_name(path.name + ".lock")
@@ -217,6 +231,72 @@ class SQLiteTokenStore:
             return db.execute("SELECT at, record FROM audit WHERE at >= ? ORDER BY id", (since,)).fetchall()
 
         return [(at, json.loads(record)) for at, record in await self._run(work)]
+
+    async def put_record(self, kind: str, key: str, value: dict[str, Any], ttl: float) -> None:
+        sealed = seal_record(self._fernet, value)
+
+        def work(db: sqlite3.Connection) -> None:
+            now = self._clock()
+            # A ttl of 0 or less writes an already expired row, which the purge below removes at once.
+            expires_at = now + ttl if ttl > 0 else now
+            db.execute("BEGIN IMMEDIATE")
+            with db:  # one commit for both
+                db.execute(
+                    "INSERT OR REPLACE INTO records (kind, key, value, expires_at) VALUES (?, ?, ?, ?)",
+                    (kind, key, sealed, expires_at),
+                )
+                db.execute("DELETE FROM records WHERE expires_at <= ?", (now,))  # expired ones, lazily
+
+        await self._run(work)
+
+    async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        def work(db: sqlite3.Connection) -> tuple[str] | None:
+            return db.execute(
+                "SELECT value FROM records WHERE kind = ? AND key = ? AND expires_at > ?", (kind, key, self._clock())
+            ).fetchone()
+
+        row = await self._run(work)
+        return None if row is None else open_record(self._fernet, row[0], self.location)
+
+    async def take_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        def work(db: sqlite3.Connection) -> list[tuple[str]]:
+            # One autocommit statement holds the write lock from start to end, so of concurrent takers
+            # exactly one deletes the row. fetchall() runs it to completion, which commits.
+            return db.execute(
+                "DELETE FROM records WHERE kind = ? AND key = ? AND expires_at > ? RETURNING value",
+                (kind, key, self._clock()),
+            ).fetchall()
+
+        rows = await self._run(work)
+        return open_record(self._fernet, rows[0][0], self.location) if rows else None
+
+    async def delete_record(self, kind: str, key: str) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
+
+        await self._run(work)
+
+    async def hold_lease(self, name: str, holder: str, ttl: float) -> bool:
+        check_lease_ttl(ttl)
+
+        def work(db: sqlite3.Connection) -> bool:
+            now = self._clock()
+            # One statement, so one write lock: take a free lease, renew our own, or change nothing.
+            cursor = db.execute(
+                "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at "
+                "WHERE leases.holder = excluded.holder OR leases.expires_at <= ?",
+                (name, holder, now + ttl, now),
+            )
+            return cursor.rowcount > 0
+
+        return await self._run(work)
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
+        await self._run(work)
 
     async def aclose(self) -> None:
         with self._audit_lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -57,6 +58,42 @@ class TokenStore(Protocol):
         """Audit records at or after `since`, oldest first."""
         ...
 
+    async def put_record(self, kind: str, key: str, value: dict[str, Any], ttl: float) -> None:
+        """Keep a small JSON record for `ttl` seconds, replacing any record under the same kind and key.
+
+        For what hosted mode's instances must share but never keep: OAuth clients, authorization codes,
+        issued tokens (by hash), pending logins. `kind` is a short identifier without ':'; `key` is a hash
+        or a random id, never a secret. Sealed like a login's secrets when the store has a key. A `ttl` of
+        0 or less keeps nothing (any record under the key is gone), so a deadline that has passed can be
+        passed on as is.
+        """
+        ...
+
+    async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The record, or None if there is none or it has expired."""
+        ...
+
+    async def take_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        """Get and delete in one atomic step: of concurrent takers (any process), exactly one gets it.
+
+        So a code or a pending login is redeemed once, however many instances race for it.
+        """
+        ...
+
+    async def delete_record(self, kind: str, key: str) -> None: ...
+
+    async def hold_lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Take the lease, or renew it if `holder` already has it; False while another holder's lease is live.
+
+        For work exactly one instance may do at a time (one newPost poller per account). A holder that dies
+        stops renewing, so its lease is free once `ttl` seconds have passed since its last renewal.
+        """
+        ...
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease up if `holder` has it, so another instance can take over at once; else do nothing."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections; the data stays."""
         ...
@@ -93,4 +130,34 @@ def fernet_for(key: str) -> Any:
         raise StoreError(
             "XCOURIER_STORE_KEY is not a Fernet key (32 url-safe base64-encoded bytes). Make one with: "
             'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+        ) from None
+
+
+def check_lease_ttl(ttl: float) -> None:
+    if not ttl > 0:
+        raise ValueError(f"a lease's ttl must be a positive number of seconds, not {ttl!r}")
+
+
+def seal_record(fernet: Any, value: dict[str, Any]) -> str:
+    """A record as stored: JSON, or a Fernet token of it when the store has a key."""
+    text = json.dumps(value, ensure_ascii=False)
+    return fernet.encrypt(text.encode()).decode() if fernet is not None else text
+
+
+def open_record(fernet: Any, sealed: str, location: str) -> dict[str, Any]:
+    """The record back from what `seal_record` made. A JSON object starts with "{" and a Fernet token never
+    does, so the stored text says which it is; plain records stay readable after a key is set, as logins do."""
+    if sealed.startswith("{"):
+        return json.loads(sealed)
+    if fernet is None:
+        raise StoreError(
+            f"The records in {location} are encrypted; set XCOURIER_STORE_KEY to the key they were saved with."
+        )
+    from cryptography.fernet import InvalidToken
+
+    try:
+        return json.loads(fernet.decrypt(sealed.encode()))
+    except InvalidToken:
+        raise StoreError(
+            f"XCOURIER_STORE_KEY does not decrypt the records in {location}; use the key they were saved with."
         ) from None

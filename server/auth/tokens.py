@@ -29,11 +29,11 @@ class LoginRequiredError(UnauthorizedError):
     """The stored login can't be used any more; the user has to log in again."""
 
 
-def login_expired(username: str, why: str) -> LoginRequiredError:
-    return LoginRequiredError(
-        f"The X login for @{username} has expired or was revoked ({why}). Run `xcourier auth login` to "
-        "log in again; the server keeps running and picks up the new login."
-    )
+LOG_IN_AGAIN = "Run `xcourier auth login` to log in again; the server keeps running and picks up the new login"
+
+
+def login_expired(username: str, why: str, hint: str = LOG_IN_AGAIN) -> LoginRequiredError:
+    return LoginRequiredError(f"The X login for @{username} has expired or was revoked ({why}). {hint}.")
 
 
 class TokenManager:
@@ -45,9 +45,11 @@ class TokenManager:
         tokens: TokenSet,
         *,
         refresh_skew: float = DEFAULT_REFRESH_SKEW,
+        relogin_hint: str = LOG_IN_AGAIN,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._hint = relogin_hint
         self._current = tokens
         self._skew = refresh_skew
         self._clock = clock
@@ -87,7 +89,7 @@ class TokenManager:
             async with self._store.refresh_lock(seen.user_id):
                 latest = await self._store.load(seen.user_id)
                 if latest is None:
-                    raise login_expired(seen.username, "it was removed with `xcourier auth logout`")
+                    raise login_expired(seen.username, "the login was removed", self._hint)
                 if latest.access_token != seen.access_token and not self._expiring(latest):
                     self._current = latest  # another process rotated it, or the user logged in again
                     return latest
@@ -100,9 +102,9 @@ class TokenManager:
 
     async def _refresh(self, latest: TokenSet) -> TokenSet:
         if not latest.refresh_token:
-            raise login_expired(latest.username, "the login has no refresh token; include offline.access")
+            raise login_expired(latest.username, "the login has no refresh token; include offline.access", self._hint)
         if latest.refresh_token == self._refused_refresh_token:
-            raise login_expired(latest.username, "X refused the refresh token")
+            raise login_expired(latest.username, "X refused the refresh token", self._hint)
         app = oauth.OAuthApp(
             client_id=latest.client_id, client_secret=latest.client_secret, api_base_url=latest.api_base_url
         )
@@ -124,7 +126,7 @@ class TokenManager:
                 return again
             self._refused_refresh_token = latest.refresh_token
             logger.warning("refresh for @%s refused: %s", latest.username, exc)
-            raise login_expired(latest.username, "X refused the refresh token") from None
+            raise login_expired(latest.username, "X refused the refresh token", self._hint) from None
         except oauth.OAuthUnavailable as exc:
             raise ServerError(
                 f"Could not refresh the X login right now ({exc}); try again shortly.", detail=str(exc)

@@ -84,6 +84,9 @@ def routes(sandbox: Sandbox) -> list[Route]:
     async def calls(request: Request) -> Response:
         return JSONResponse({"calls": sandbox.calls()})
 
+    async def requests(request: Request) -> Response:
+        return JSONResponse({"requests": sandbox.requests()})
+
     async def reset(request: Request) -> Response:
         sandbox.reset()
         return JSONResponse({"reset": True})
@@ -194,6 +197,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
         Route("/_sandbox/users", add_user, methods=["POST"]),
         Route("/_sandbox/state", state, methods=["GET"]),
         Route("/_sandbox/calls", calls, methods=["GET"]),
+        Route("/_sandbox/requests", requests, methods=["GET"]),
         Route("/_sandbox/reset", reset, methods=["POST"]),
         Route("/_sandbox/faults", add_fault, methods=["POST"]),
         Route("/_sandbox/faults", clear_faults, methods=["DELETE"]),

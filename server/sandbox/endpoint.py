@@ -53,6 +53,7 @@ def x_route(sandbox: Sandbox, method: str, path: str, key: str, handler: Handler
             user = sandbox.authenticate(request.headers.get("authorization"), REQUIRED_SCOPES.get(key, frozenset()))
         except errors.XProblem as problem:
             return problem_response(problem)
+        sandbox.note_request(key, request.url.path, user.username)
         if fault is not None and fault.kind == "status":
             state = sandbox.peek_rate_limit(user.id, key)
             headers = state.headers()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 import base64
 import re
 import secrets
@@ -99,6 +101,8 @@ class Sandbox:
         self.rate_limiter = RateLimiter(self.config.effective_rate_limits(), self.config.rate_limit_window)
         self.faults.clear()
         self._calls: dict[str, int] = {}
+        # Who asked for what, in order (bounded): lets a test see whose token each poll used.
+        self._requests: deque[dict[str, str]] = deque(maxlen=10_000)
         self.users: dict[str, User] = {u.id: User(u.id, u.username, u.name, u.accepts_dms) for u in seed.USERS}
         self.posts: dict[str, Post] = {}
         self.likes: set[tuple[str, str]] = set()
@@ -184,6 +188,14 @@ class Sandbox:
     def calls(self) -> dict[str, int]:
         with self._lock:
             return dict(self._calls)
+
+    def note_request(self, key: str, path: str, username: str) -> None:
+        with self._lock:
+            self._requests.append({"endpoint": key, "path": path, "user": username})
+
+    def requests(self) -> list[dict[str, str]]:
+        with self._lock:
+            return list(self._requests)
 
     def hit_rate_limit(self, user_id: str, key: str) -> RateLimitState:
         with self._lock:

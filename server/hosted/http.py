@@ -1,0 +1,139 @@
+"""The hosted HTTP app: MCP at /mcp behind bearer tokens, xcourier's OAuth server, X's callback.
+
+Transport checks come first, before authentication: a request whose Host is not this
+server's (DNS rebinding) or whose Origin is a foreign web page is refused outright.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from mcp.server.auth.handlers.metadata import MetadataHandler
+from mcp.server.auth.routes import build_metadata, cors_middleware
+from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import AnyHttpUrl
+from starlette.applications import Starlette
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from xcourier.tools.fetch import RemoteFetcher
+
+from ..auth import oauth
+from ..runtime import Runtime
+from ..settings import Settings, SettingsError
+from .bridge import CALLBACK_PATH, XBridge
+from .clients import ClientRegistry
+
+MCP_PATH = "/mcp"
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def auth_settings(public_url: str) -> AuthSettings:
+    return AuthSettings(
+        issuer_url=public_url,  # type: ignore[arg-type]  # validated as a string: an empty path stays empty
+        resource_server_url=public_url + MCP_PATH,  # type: ignore[arg-type]
+        validate_token_resource=True,
+        client_registration_options=ClientRegistrationOptions(enabled=True),
+        revocation_options=RevocationOptions(enabled=True),
+    )
+
+
+def make_bridge(runtime: Runtime, settings: Settings, public_url: str, *, fetch_client: Any = None) -> XBridge:
+    if runtime.store is None or not settings.x_client_id:
+        raise SettingsError("hosted mode needs a store and the X app's client id")
+    fetcher = RemoteFetcher(allowed_hosts=settings.client_metadata_allowed_hosts, http=fetch_client)
+    x_app = oauth.OAuthApp(
+        client_id=settings.x_client_id, client_secret=settings.x_client_secret, api_base_url=settings.api_base_url
+    )
+    return XBridge(
+        runtime.store,
+        ClientRegistry(runtime.store, fetcher),
+        x_app=x_app,
+        issuer_url=public_url,
+        resource_url=public_url + MCP_PATH,
+    )
+
+
+def hosted_app(server: MCPServer, bridge: XBridge, public_url: str) -> ASGIApp:
+    hosts, origins = _allowed(public_url)
+    app: Starlette = server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        transport_security=TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins),
+    )
+    metadata = build_metadata(
+        auth_settings(public_url).issuer_url,  # its URL keeps an empty path: issuers compare as strings
+        None,
+        ClientRegistrationOptions(enabled=True),
+        RevocationOptions(enabled=True),
+    )
+    metadata.client_id_metadata_document_supported = True  # the SDK's routes don't say so; ClientRegistry does it
+    app.router.routes.insert(
+        0,
+        Route(
+            "/.well-known/oauth-authorization-server",
+            endpoint=cors_middleware(MetadataHandler(metadata).handle, ["GET", "OPTIONS"]),
+            methods=["GET", "OPTIONS"],
+        ),
+    )
+    app.router.routes.append(Route(CALLBACK_PATH, bridge.x_callback, methods=["GET"]))
+    return TransportGuard(app, hosts, origins)
+
+
+def _allowed(public_url: str) -> tuple[list[str], list[str]]:
+    public = urlsplit(public_url)
+    hosts = [public.netloc] + [f"{host}:*" for host in _LOOPBACK_HOSTS]
+    if public.port is None:
+        hosts.append(f"{public.netloc}:{443 if public.scheme == 'https' else 80}")
+    origins = [f"{public.scheme}://{public.netloc}"] + [f"http://{host}:*" for host in _LOOPBACK_HOSTS]
+    return hosts, origins
+
+
+class TransportGuard:
+    """Host on every path, Origin on the MCP endpoint (browsers reach the OAuth endpoints cross-origin)."""
+
+    def __init__(self, app: ASGIApp, hosts: Iterable[str], origins: Iterable[str]) -> None:
+        self._app = app
+        self._hosts = list(hosts)
+        self._origins = list(origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        if not _matches(headers.get("host", ""), self._hosts):
+            await _refuse(send, 421, "This server does not answer for that Host.")
+            return
+        origin = headers.get("origin")
+        if scope.get("path", "").startswith(MCP_PATH) and origin and not _matches(origin, self._origins):
+            await _refuse(send, 403, "Requests from this Origin are not allowed.")
+            return
+        await self._app(scope, receive, send)
+
+
+def _matches(value: str, allowed: list[str]) -> bool:
+    value = value.lower()
+    for pattern in allowed:
+        pattern = pattern.lower()
+        if value == pattern or (
+            pattern.endswith(":*") and value.startswith(pattern[:-1]) and value[len(pattern) - 1 :].isdigit()
+        ):
+            return True
+    return False
+
+
+async def _refuse(send: Send, status: int, message: str) -> None:
+    body = json.dumps({"error": "forbidden", "error_description": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

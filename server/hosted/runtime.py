@@ -1,0 +1,87 @@
+"""The Runtime of a hosted server: shared watcher and media rules, one Account per caller."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import anyio
+
+from xcourier.tools.client import XClient
+from xcourier.tools.media import MediaLoader
+from xcourier.tools.users import UserDirectory
+
+from ..audit import DEFAULT_PRICES
+from ..auth.store import ENV_STORE
+from ..fleet import Fleet, RedisFeed, UpdateFeed
+from ..runtime import Policy, Runtime, open_configured_store, tools_for
+from ..settings import Settings
+from ..watcher import Watcher
+from .poller import SubscriberTokens
+from .tenants import Tenants
+
+logger = logging.getLogger("xcourier.hosted")
+
+
+@asynccontextmanager
+async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.time) -> AsyncIterator[Runtime]:
+    store = open_configured_store(settings)
+    subscriber_tokens = SubscriberTokens()
+    poller = XClient(subscriber_tokens, base_url=settings.api_base_url)
+    fleet = Fleet(store, lease_ttl=settings.lease_ttl)
+    feed: UpdateFeed | None = None
+    target = settings.store or os.environ.get(ENV_STORE) or ""
+    if target.startswith(("redis://", "rediss://", "unix://")):
+        feed = fleet.feed = RedisFeed(target, instance=fleet.instance)
+    runtime_holder: list[Runtime] = []
+    watcher = Watcher(
+        poller,
+        UserDirectory(poller),
+        store,
+        cursor_scope=settings.api_base_url,
+        min_interval=settings.poll_interval,
+        use_search=settings.watch_search,
+        clock=clock,
+        reader=lambda: runtime_holder[0].caller,
+        subscriber_tokens=subscriber_tokens,
+        fleet=fleet,
+    )
+    tenants = Tenants(
+        store, max_writes_per_hour=settings.max_writes_per_hour, daily_budget=settings.daily_budget, clock=clock
+    )
+    runtime = Runtime(
+        media=MediaLoader(settings.media_roots, allowed_hosts=settings.media_allowed_hosts),
+        watcher=watcher,
+        tools=tools_for(settings),
+        home=None,
+        policy=Policy(confirm=settings.confirm, dry_run=settings.dry_run),
+        prices={**DEFAULT_PRICES, **dict(settings.prices)},
+        store=store,
+        tenants=tenants,
+    )
+    runtime_holder.append(runtime)
+    logger.info(
+        "hosted mode: users sign in with X at %s; store %s%s",
+        settings.api_base_url,
+        store.location,
+        ", news shared over Redis" if feed is not None else " (one instance: no Redis feed)",
+    )
+    try:
+        async with anyio.create_task_group() as background:
+            background.start_soon(watcher.run)
+            background.start_soon(watcher.keep_leases)
+            if feed is not None:
+                await background.start(feed.run, watcher.receive)
+            yield runtime
+            background.cancel_scope.cancel()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await watcher.release_leases()
+            await tenants.aclose()
+            await poller.aclose()
+            if feed is not None:
+                await feed.aclose()
+            await store.aclose()

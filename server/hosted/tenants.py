@@ -1,0 +1,72 @@
+"""One Account per signed-in X user: their own token manager, X client, audit trail and limits.
+
+Accounts are built on first use from the X token set the sign-in stored under the user's
+id, and kept while the server runs: an X client holds a connection pool and the user's rate
+limits, which must not be rebuilt per call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import anyio
+
+from xcourier.tools.client import XClient
+from xcourier.tools.users import UserDirectory
+
+from ..audit import AuditLog, Guards
+from ..auth.store import TokenStore
+from ..auth.tokens import LoginRequiredError, TokenManager
+from ..runtime import Account
+
+SIGN_IN_AGAIN = "Sign in again: reconnect xcourier in your MCP client, which opens X's sign-in page"
+
+
+class Tenants:
+    def __init__(
+        self,
+        store: TokenStore,
+        *,
+        max_writes_per_hour: int | None,
+        daily_budget: float | None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._max_writes_per_hour = max_writes_per_hour
+        self._daily_budget = daily_budget
+        self._clock = clock
+        self._accounts: dict[str, Account] = {}
+        self._lock = anyio.Lock()
+
+    async def account(self, user_id: str) -> Account:
+        account = self._accounts.get(user_id)
+        if account is not None:
+            return account
+        async with self._lock:  # two first calls of one user must not build two token managers
+            account = self._accounts.get(user_id)
+            if account is None:
+                account = self._accounts[user_id] = await self._open(user_id)
+            return account
+
+    async def _open(self, user_id: str) -> Account:
+        tokens = await self._store.load(user_id)
+        # load() also matches usernames; an all-digit username must never stand in for a user id.
+        if tokens is None or tokens.user_id != user_id:
+            raise LoginRequiredError(f"This server has no X sign-in for your account any more. {SIGN_IN_AGAIN}.")
+        manager = TokenManager(self._store, tokens, relogin_hint=SIGN_IN_AGAIN, clock=self._clock)
+        client = XClient(manager, base_url=tokens.api_base_url)
+        audit = AuditLog(self._store, tokens.username, only_own=True, clock=self._clock)
+        return Account(
+            name=tokens.username,
+            client=client,
+            users=UserDirectory(client),
+            tokens=manager,
+            audit=audit,
+            guards=Guards(audit, max_writes_per_hour=self._max_writes_per_hour, daily_budget=self._daily_budget),
+        )
+
+    async def aclose(self) -> None:
+        for account in self._accounts.values():
+            await account.client.aclose()
+        self._accounts.clear()

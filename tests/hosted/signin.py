@@ -1,0 +1,101 @@
+"""An MCP client signing a user in to a hosted xcourier, the way a desktop client does it:
+discover the metadata, register (or present a Client ID Metadata Document), send the user's
+browser to the authorize URL, and exchange the code that comes back to the redirect URI."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import httpx2
+from mcp.client import Client
+from mcp.client.auth import OAuthClientProvider
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+
+# Nobody listens here: the "browser" stops at the redirect to it and hands the code to the client.
+REDIRECT_URI = "http://127.0.0.1:9/callback"
+
+
+class MemoryTokens:
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client = client_info
+
+
+class Browser:
+    """Follows redirects from xcourier's /authorize through X's (the sandbox's) page and back."""
+
+    def __init__(self, verify: object = True) -> None:
+        self.result: AuthorizationCodeResult | None = None
+        self.visited: list[str] = []
+        self._verify = verify
+
+    async def open(self, url: str) -> None:
+        async with httpx.AsyncClient(follow_redirects=False, timeout=20, verify=self._verify) as http:  # type: ignore[arg-type]
+            for _ in range(10):
+                self.visited.append(url)
+                if url.startswith(REDIRECT_URI):
+                    query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+                    assert "code" in query, f"sign-in failed: {query}"
+                    self.result = AuthorizationCodeResult(code=query["code"], state=query.get("state"), iss=query.get("iss"))
+                    return
+                response = await http.get(url)
+                assert response.status_code in (302, 303, 307), f"{url} answered {response.status_code}: {response.text}"
+                url = response.headers["location"]
+        raise AssertionError(f"too many redirects: {self.visited}")
+
+    async def code(self) -> AuthorizationCodeResult:
+        assert self.result is not None, "the browser never came back with a code"
+        return self.result
+
+
+def client_metadata() -> OAuthClientMetadata:
+    return OAuthClientMetadata(
+        redirect_uris=[REDIRECT_URI],
+        token_endpoint_auth_method="none",
+        grant_types=["authorization_code", "refresh_token"],
+        response_types=["code"],
+        client_name="xcourier tests",
+    )
+
+
+async def sign_in(mcp_url: str, *, client_metadata_url: str | None = None) -> tuple[OAuthToken, Browser]:
+    """The whole OAuth flow, triggered as a real client triggers it: by a 401 from /mcp."""
+    storage = MemoryTokens()
+    browser = Browser()
+    provider = OAuthClientProvider(
+        server_url=mcp_url,
+        client_metadata=client_metadata(),
+        storage=storage,
+        redirect_handler=browser.open,
+        callback_handler=browser.code,
+        client_metadata_url=client_metadata_url,
+    )
+    async with httpx2.AsyncClient(auth=provider, timeout=30) as http:
+        async with Client(streamable_http_client(mcp_url, http_client=http), mode="legacy") as client:
+            await client.list_tools()
+    assert storage.tokens is not None
+    return storage.tokens, browser
+
+
+@asynccontextmanager
+async def session(mcp_url: str, access_token: str, **options: object) -> AsyncIterator[Client]:
+    """An MCP session carrying a bearer token (what a signed-in client sends on every request)."""
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {access_token}"}, timeout=30) as http:
+        async with Client(streamable_http_client(mcp_url, http_client=http), **options) as client:  # type: ignore[arg-type]
+            yield client
