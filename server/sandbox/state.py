@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 import base64
 import re
 import secrets
 import threading
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any

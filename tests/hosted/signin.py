@@ -4,8 +4,8 @@ browser to the authorize URL, and exchange the code that comes back to the redir
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -52,10 +52,14 @@ class Browser:
                 if url.startswith(REDIRECT_URI):
                     query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
                     assert "code" in query, f"sign-in failed: {query}"
-                    self.result = AuthorizationCodeResult(code=query["code"], state=query.get("state"), iss=query.get("iss"))
+                    self.result = AuthorizationCodeResult(
+                        code=query["code"], state=query.get("state"), iss=query.get("iss")
+                    )
                     return
                 response = await http.get(url)
-                assert response.status_code in (302, 303, 307), f"{url} answered {response.status_code}: {response.text}"
+                assert response.status_code in (302, 303, 307), (
+                    f"{url} answered {response.status_code}: {response.text}"
+                )
                 url = response.headers["location"]
         raise AssertionError(f"too many redirects: {self.visited}")
 
@@ -86,9 +90,11 @@ async def sign_in(mcp_url: str, *, client_metadata_url: str | None = None) -> tu
         callback_handler=browser.code,
         client_metadata_url=client_metadata_url,
     )
-    async with httpx2.AsyncClient(auth=provider, timeout=30) as http:
-        async with Client(streamable_http_client(mcp_url, http_client=http), mode="legacy") as client:
-            await client.list_tools()
+    async with (
+        httpx2.AsyncClient(auth=provider, timeout=30) as http,
+        Client(streamable_http_client(mcp_url, http_client=http), mode="legacy") as client,
+    ):
+        await client.list_tools()
     assert storage.tokens is not None
     return storage.tokens, browser
 
@@ -96,6 +102,9 @@ async def sign_in(mcp_url: str, *, client_metadata_url: str | None = None) -> tu
 @asynccontextmanager
 async def session(mcp_url: str, access_token: str, **options: object) -> AsyncIterator[Client]:
     """An MCP session carrying a bearer token (what a signed-in client sends on every request)."""
-    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {access_token}"}, timeout=30) as http:
-        async with Client(streamable_http_client(mcp_url, http_client=http), **options) as client:  # type: ignore[arg-type]
-            yield client
+    headers = {"Authorization": f"Bearer {access_token}"}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(mcp_url, http_client=http), **options) as client,  # type: ignore[arg-type]
+    ):
+        yield client

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import redis
 
@@ -24,9 +26,7 @@ def author_of(sandbox, post_id: str) -> str:
 def raw_redis_text(url: str) -> str:
     connection = redis.Redis.from_url(url)
     try:
-        return "\n".join(
-            f"{key!r} {connection.dump(key)!r}" for key in connection.scan_iter(count=1000)
-        )
+        return "\n".join(f"{key!r} {connection.dump(key)!r}" for key in connection.scan_iter(count=1000))
     finally:
         connection.close()
 
@@ -47,3 +47,36 @@ async def test_a_client_signs_in_through_x_and_acts_as_that_user(launcher, admin
     at_rest = raw_redis_text(hosted_store)
     for secret in (*sandbox.sandbox.issued_secrets(), tokens.access_token, tokens.refresh_token or ""):
         assert secret and secret not in at_rest
+
+
+async def test_two_users_on_one_instance_and_across_instances_each_act_only_as_themselves(launcher, admin, sandbox):
+    first = launcher.start()
+    second = launcher.start(public_url=first.origin)
+    consent_as(admin, "alice")
+    alice, _ = await sign_in(first.url)
+    consent_as(admin, "carol")
+    carol, _ = await sign_in(first.url)  # the public URL; behind a balancer it reaches any instance
+    seeded = next(p for p in sandbox.sandbox.snapshot()["posts"] if not p["deleted"])["id"]
+
+    posted: dict[str, str] = {}
+    for server in (first, second):
+        for name, tokens in (("alice", alice), ("carol", carol)):
+            async with session(server.url, tokens.access_token, mode="legacy") as client:
+                created = await client.call_tool("createPost", {"text": f"{name} on {server.origin}"})
+                assert not created.is_error, created
+                posted[created.structured_content["data"]["id"]] = name
+                liked = await client.call_tool("likePost", {"tweet_id": seeded})
+                assert not liked.is_error, liked
+                trail = json.loads((await client.read_resource("x://audit")).contents[0].text)
+            # Each user's audit trail holds their own writes only.
+            assert {entry["account"] for entry in trail["entries"]} == {name}
+    assert {post_id: author_of(sandbox, post_id) for post_id in posted} == posted
+    assert sandbox.sandbox.likes == {(sandbox.sandbox.user_by_username(name).id, seeded) for name in ("alice", "carol")}
+
+    # One user's token can't delete the other's post: it acts as its own user, whom X refuses.
+    alices_post = next(post_id for post_id, name in posted.items() if name == "alice")
+    async with session(first.url, carol.access_token, mode="legacy") as client:
+        refused = await client.call_tool("deletePost", {"id": alices_post})
+    assert refused.is_error
+    assert author_of(sandbox, alices_post) == "alice"
+    assert not next(p for p in sandbox.sandbox.snapshot()["posts"] if p["id"] == alices_post)["deleted"]
