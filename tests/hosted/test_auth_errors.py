@@ -160,7 +160,9 @@ def hosted_settings(sandbox_url: str, store: str, **extra: object) -> Settings:
 
 
 @asynccontextmanager
-async def hosted_in_process(settings: Settings, *, fetch_client: httpx.AsyncClient | None = None) -> AsyncIterator[InProcess]:
+async def hosted_in_process(
+    settings: Settings, *, fetch_client: httpx.AsyncClient | None = None
+) -> AsyncIterator[InProcess]:
     """What `xcourier serve --auth x` runs, in this event loop on a loopback socket of its own.
 
     The socket listens before uvicorn starts, so requests wait in its backlog until the app is up
