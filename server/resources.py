@@ -92,4 +92,5 @@ def register(server: MCPServer, runtime: Runtime) -> None:
         mime_type="application/json",
     )
     async def watcher_status() -> str:
-        return json.dumps(runtime.watcher.status())
+        # Hosted: other users' subscriptions are theirs to know.
+        return json.dumps(runtime.watcher.status(caller=runtime.account if runtime.hosted else None))

@@ -58,6 +58,9 @@ class Reader(Protocol):
     @property
     def tokens(self) -> TokenProvider: ...
 
+    @property
+    def name(self) -> str: ...
+
 
 class SubscriberTokens(Protocol):
     def add(self, subscriber: Hashable, tokens: TokenProvider) -> None: ...
@@ -77,6 +80,7 @@ class Watched:
     cursor: str | None
     recent: deque[Post] = field(default_factory=lambda: deque(maxlen=RECENT))
     uris: dict[Hashable, str] = field(default_factory=dict)  # subscriber -> the URI it used
+    callers: dict[Hashable, str] = field(default_factory=dict)  # hosted: subscriber -> whose subscription
     next_due: float = 0.0
     last_polled: float = 0.0
     interval: float = DEFAULT_MIN_INTERVAL
@@ -143,8 +147,10 @@ class Watcher:
                 # Someone else's subscription let this user in; this caller must be able to see them too.
                 await timeline.newest_posts(reader.client, watched.user_id, 5)
             watched.uris[subscriber] = uri
-            if reader is not None and self._subscriber_tokens is not None:
-                self._subscriber_tokens.add(subscriber, reader.tokens)
+            if reader is not None:
+                watched.callers[subscriber] = reader.name
+                if self._subscriber_tokens is not None:
+                    self._subscriber_tokens.add(subscriber, reader.tokens)
         self._wakeup.set()
 
     async def unsubscribe(self, subscriber: Hashable, uri: str | None = None) -> None:
@@ -152,6 +158,7 @@ class Watcher:
         for key, watched in list(self._watched.items()):
             if subscriber in watched.uris and (uri is None or watched.uris[subscriber] == uri):
                 del watched.uris[subscriber]
+                watched.callers.pop(subscriber, None)
             if not watched.uris and self._watched.get(key) is watched:
                 del self._watched[key]
                 logger.info("newPost watcher: stopped watching @%s", watched.username)
@@ -181,7 +188,8 @@ class Watcher:
     def recent(self, username: str) -> Watched | None:
         return self._watched.get(username.lower())
 
-    def status(self) -> dict[str, Any]:
+    def status(self, caller: str | None = None) -> dict[str, Any]:
+        """What is watched and how; for a hosted `caller`, only their own subscriptions."""
         budget = {
             endpoint: {"limit": rl.limit, "remaining": rl.remaining, "reset_at": _iso(rl.reset_at)}
             for endpoint, rl in self._client.rate_limits.items()
@@ -194,7 +202,7 @@ class Watcher:
                 {
                     "username": w.username,
                     "user_id": w.user_id,
-                    "subscribers": len(w.uris),
+                    "subscribers": len(w.uris) if caller is None else list(w.callers.values()).count(caller),
                     "interval_seconds": round(w.interval, 3),
                     "next_poll_at": _iso(w.next_due),
                     "cursor": w.cursor,
@@ -202,6 +210,7 @@ class Watcher:
                     "polled_here": w.held,
                 }
                 for w in self._watched.values()
+                if caller is None or caller in w.callers.values()
             ],
             "budget": budget,
         }

@@ -39,13 +39,13 @@ class CallerBinding:
         if user_id is None:
             raise MCPError(INVALID_REQUEST, "This request carries no signed-in X user; sign in through OAuth first.")
         try:
-            account = await self._tenants.account(user_id)
+            async with self._tenants.using(user_id) as account:
+                token = acting.set(account)
+                try:
+                    return await call_next(ctx)
+                finally:
+                    acting.reset(token)
         except LoginRequiredError as exc:
             if ctx.method == "tools/call":
                 return CallToolResult(content=[TextContent(type="text", text=exc.message)], is_error=True)
             raise MCPError(INVALID_REQUEST, exc.message) from None
-        token = acting.set(account)
-        try:
-            return await call_next(ctx)
-        finally:
-            acting.reset(token)

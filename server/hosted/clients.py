@@ -25,6 +25,8 @@ logger = logging.getLogger("xcourier.hosted")
 
 REGISTRATION_TTL = 365 * 24 * 3600
 DOCUMENT_CACHE_SECONDS = 300.0
+# A refused document is retried sooner: its host may have had a moment's outage.
+REFUSAL_CACHE_SECONDS = 30.0
 MAX_DOCUMENT_BYTES = 64 * 1024
 
 
@@ -52,7 +54,8 @@ class ClientRegistry:
         if cached is not None and cached[0] > self._clock():
             return cached[1]
         client = await self._fetch_document(url)
-        self._documents[url] = (self._clock() + DOCUMENT_CACHE_SECONDS, client)
+        keep = DOCUMENT_CACHE_SECONDS if client is not None else REFUSAL_CACHE_SECONDS
+        self._documents[url] = (self._clock() + keep, client)
         return client
 
     async def _fetch_document(self, url: str) -> OAuthClientInformationFull | None:

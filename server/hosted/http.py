@@ -12,11 +12,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mcp.server.auth.handlers.metadata import MetadataHandler
+from mcp.server.auth.middleware.client_auth import AuthenticationError, ClientAuthenticator
+from mcp.server.auth.provider import AccessToken, RefreshToken
 from mcp.server.auth.routes import build_metadata, cors_middleware
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -24,7 +28,7 @@ from xcourier.tools.fetch import RemoteFetcher
 
 from ..auth import oauth
 from ..runtime import Runtime
-from ..settings import Settings, SettingsError
+from ..settings import Settings, SettingsError, is_loopback_host
 from .bridge import CALLBACK_PATH, XBridge
 from .clients import ClientRegistry
 
@@ -71,12 +75,22 @@ def hosted_app(server: MCPServer, bridge: XBridge, public_url: str) -> ASGIApp:
         RevocationOptions(enabled=True),
     )
     metadata.client_id_metadata_document_supported = True  # the SDK's routes don't say so; ClientRegistry does it
+    # Public clients (CIMD ones, and most that register) authenticate with PKCE alone.
+    metadata.token_endpoint_auth_methods_supported = ["none", "client_secret_post", "client_secret_basic"]
     app.router.routes.insert(
         0,
         Route(
             "/.well-known/oauth-authorization-server",
             endpoint=cors_middleware(MetadataHandler(metadata).handle, ["GET", "OPTIONS"]),
             methods=["GET", "OPTIONS"],
+        ),
+    )
+    app.router.routes.insert(
+        0,
+        Route(
+            "/revoke",
+            endpoint=cors_middleware(Revocation(bridge).handle, ["POST", "OPTIONS"]),
+            methods=["POST", "OPTIONS"],
         ),
     )
     app.router.routes.append(Route(CALLBACK_PATH, bridge.x_callback, methods=["GET"]))
@@ -88,8 +102,40 @@ def _allowed(public_url: str) -> tuple[list[str], list[str]]:
     hosts = [public.netloc] + [f"{host}:*" for host in _LOOPBACK_HOSTS]
     if public.port is None:
         hosts.append(f"{public.netloc}:{443 if public.scheme == 'https' else 80}")
-    origins = [f"{public.scheme}://{public.netloc}"] + [f"http://{host}:*" for host in _LOOPBACK_HOSTS]
+    origins = [f"{public.scheme}://{public.netloc}"]
+    if is_loopback_host(public.hostname or ""):
+        origins += [f"http://{host}:*" for host in _LOOPBACK_HOSTS]
     return hosts, origins
+
+
+class Revocation:
+    """RFC 7009 token revocation that public clients can use.
+
+    The SDK's /revoke handler requires a client_secret field even from clients that have none
+    (its request model gives the field no default), so a public client's standard request
+    (token and client_id) would get a 400. Clients are authenticated exactly as at /token.
+    """
+
+    def __init__(self, bridge: XBridge) -> None:
+        self._bridge = bridge
+        self._clients = ClientAuthenticator(bridge)
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            client = await self._clients.authenticate_request(request)
+        except AuthenticationError as exc:
+            return JSONResponse({"error": "unauthorized_client", "error_description": exc.message}, status_code=401)
+        form = await request.form()
+        token = form.get("token")
+        if not isinstance(token, str) or not token:
+            return JSONResponse({"error": "invalid_request", "error_description": "token is required"}, status_code=400)
+        found: AccessToken | RefreshToken | None = await self._bridge.load_access_token(token)
+        if found is None:
+            found = await self._bridge.load_refresh_token(client, token)
+        # Unknown tokens and other clients' tokens get the same 200 (RFC 7009 2.2): nothing to learn.
+        if found is not None and found.client_id == client.client_id:
+            await self._bridge.revoke_token(found)
+        return Response(status_code=200, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
 class TransportGuard:

@@ -1,14 +1,17 @@
 """One Account per signed-in X user: their own token manager, X client, audit trail and limits.
 
 Accounts are built on first use from the X token set the sign-in stored under the user's
-id, and kept while the server runs: an X client holds a connection pool and the user's rate
-limits, which must not be rebuilt per call.
+id, and kept: an X client holds a connection pool and the user's rate limits, which must not
+be rebuilt per call. The least recently used idle ones are closed past `max_accounts`, so a
+large team doesn't keep a connection pool open for everyone who ever signed in.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import anyio
 
@@ -21,6 +24,7 @@ from ..auth.tokens import LoginRequiredError, TokenManager
 from ..runtime import Account
 
 SIGN_IN_AGAIN = "Sign in again: reconnect xcourier in your MCP client, which opens X's sign-in page"
+DEFAULT_MAX_ACCOUNTS = 1000
 
 
 class Tenants:
@@ -30,24 +34,48 @@ class Tenants:
         *,
         max_writes_per_hour: int | None,
         daily_budget: float | None,
+        max_accounts: int = DEFAULT_MAX_ACCOUNTS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._max_writes_per_hour = max_writes_per_hour
         self._daily_budget = daily_budget
         self._clock = clock
-        self._accounts: dict[str, Account] = {}
+        self._max = max_accounts
+        self._accounts: OrderedDict[str, Account] = OrderedDict()
+        self._in_use: dict[str, int] = {}
         self._lock = anyio.Lock()
+
+    @asynccontextmanager
+    async def using(self, user_id: str) -> AsyncIterator[Account]:
+        """The user's account for the length of a request; not closed while a request holds it."""
+        account = await self.account(user_id)
+        self._in_use[user_id] = self._in_use.get(user_id, 0) + 1
+        try:
+            yield account
+        finally:
+            self._in_use[user_id] -= 1
+            if not self._in_use[user_id]:
+                del self._in_use[user_id]
 
     async def account(self, user_id: str) -> Account:
         account = self._accounts.get(user_id)
-        if account is not None:
-            return account
-        async with self._lock:  # two first calls of one user must not build two token managers
-            account = self._accounts.get(user_id)
-            if account is None:
-                account = self._accounts[user_id] = await self._open(user_id)
-            return account
+        if account is None:
+            async with self._lock:  # two first calls of one user must not build two token managers
+                account = self._accounts.get(user_id)
+                if account is None:
+                    account = self._accounts[user_id] = await self._open(user_id)
+        self._accounts.move_to_end(user_id)
+        await self._close_idle_beyond_limit(keep=user_id)
+        return account
+
+    async def _close_idle_beyond_limit(self, keep: str) -> None:
+        excess = len(self._accounts) - self._max
+        if excess <= 0:
+            return
+        idle = [user_id for user_id in self._accounts if user_id not in self._in_use and user_id != keep]
+        for user_id in idle[:excess]:
+            await self._accounts.pop(user_id).client.aclose()
 
     async def _open(self, user_id: str) -> Account:
         tokens = await self._store.load(user_id)

@@ -70,6 +70,8 @@ class Launcher:
             "--no-search",
             "--lease-ttl",
             "1.5",
+            "--log-level",
+            "DEBUG",  # the most a log says: still no secret (checked when the processes stop)
             *(["--public-url", public_url] if public_url else []),
             *extra,
         ]
@@ -114,3 +116,7 @@ def launcher(sandbox: SandboxServer, hosted_store: str) -> Iterator[Launcher]:
     fleet = Launcher(sandbox, hosted_store)
     yield fleet
     fleet.stop_all()
+    logs = "".join(line for instance in fleet.instances for line in instance.stderr)
+    leaked = [secret for secret in sandbox.sandbox.issued_secrets() if secret in logs]
+    assert not leaked, "an X token issued by the sandbox appears in an xcourier log"
+    assert STORE_KEY not in logs

@@ -1,15 +1,20 @@
 """Hosted mode refusing what it must: no token, a bad one, a revoked one, one for another resource,
-an expired one, and requests from a foreign Origin or for a foreign Host."""
+an expired one, requests from a foreign Origin or for a foreign Host, and a code redeemed without
+its PKCE verifier or twice."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
+import secrets
 import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
+from urllib.parse import urlencode
 
 import anyio
 import httpx
@@ -118,9 +123,7 @@ def credentials(client: OAuthClientInformationFull) -> dict[str, str]:
 
 
 async def revoke(origin: str, client: OAuthClientInformationFull, token: str) -> None:
-    # An empty client_secret for a public client: the SDK's RevocationRequest declares the field
-    # `str | None` without a default, so /revoke answers 400 when it is left out (see the xfail below).
-    form = {"token": token, "client_secret": "", **credentials(client)}
+    form = {"token": token, **credentials(client)}
     async with httpx.AsyncClient(timeout=20, trust_env=False) as http:
         response = await http.post(f"{origin}/revoke", data=form)
     assert response.status_code == 200, response.text
@@ -268,11 +271,6 @@ async def test_a_revoked_refresh_token_takes_its_access_token_along(launcher, ad
     assert response.json()["error"] == "invalid_grant"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mcp SDK: RevocationRequest.client_secret is required (str | None, no default), so a public "
-    "client's RFC 7009 request (token and client_id only) is refused with 400",
-)
 async def test_a_public_client_revokes_with_its_client_id_alone(launcher, admin):
     server = launcher.start()
     consent_as(admin, "alice")
@@ -376,3 +374,67 @@ async def test_a_foreign_host_is_refused_on_every_path(launcher, admin):
             assert response.status_code == 421, (path, response.text)
             # Under its own Host the same path answers.
             assert (await http.get(server.origin + path)).status_code == 200
+
+
+# -- 7. authorization codes: PKCE, and one use only ------------------------------------------------
+
+
+async def test_a_code_needs_its_verifier_and_is_redeemed_once(launcher, admin):
+    server = launcher.start()
+    origin = server.origin
+    consent_as(admin, "alice")
+    async with httpx.AsyncClient(timeout=20, trust_env=False) as http:
+        registered = await http.post(
+            f"{origin}/register",
+            json={"redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none", "client_name": "by hand"},
+        )
+        assert registered.status_code == 201, registered.text
+        client = OAuthClientInformationFull.model_validate(registered.json())
+
+        verifier = secrets.token_urlsafe(48)
+        challenge_ = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+        query = {
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": REDIRECT_URI,
+            "code_challenge": challenge_,
+            "code_challenge_method": "S256",
+            "state": "by-hand",
+            "resource": server.url,
+        }
+        browser = Browser()
+        await browser.open(f"{origin}/authorize?{urlencode(query)}")
+        result = await browser.code()
+        assert result.state == "by-hand" and result.iss == origin
+
+        def exchange(code_verifier: str) -> dict[str, str]:
+            return {
+                "grant_type": "authorization_code",
+                "code": result.code,
+                "redirect_uri": REDIRECT_URI,
+                "code_verifier": code_verifier,
+                "resource": server.url,
+                **credentials(client),
+            }
+
+        wrong = await http.post(f"{origin}/token", data=exchange(secrets.token_urlsafe(48)))
+        assert wrong.status_code == 400, wrong.text
+        assert wrong.json()["error"] == "invalid_grant"
+
+        # Two racing redemptions of the code: exactly one gets tokens.
+        answers: list[httpx.Response] = []
+
+        async def redeem() -> None:
+            answers.append(await http.post(f"{origin}/token", data=exchange(verifier)))
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(redeem)
+            tasks.start_soon(redeem)
+        assert sorted(answer.status_code for answer in answers) == [200, 400], [a.text for a in answers]
+        granted = next(answer for answer in answers if answer.status_code == 200).json()
+        assert next(answer for answer in answers if answer.status_code == 400).json()["error"] == "invalid_grant"
+
+        replay = await http.post(f"{origin}/token", data=exchange(verifier))
+        assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant", replay.text
+
+    assert (await post_mcp(server.url, granted["access_token"])).status_code == 200

@@ -1,0 +1,53 @@
+"""Per-user accounts: built from the user's own login, never another's, and closed when idle past the limit."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from xcourier.server.auth.memory_store import MemoryTokenStore
+from xcourier.server.auth.tokens import LoginRequiredError
+from xcourier.server.hosted.tenants import Tenants
+
+from ..auth.test_store import token_set
+
+pytestmark = pytest.mark.anyio
+
+ALICE = token_set("1700000000000000002", "alice")
+CAROL = token_set("1700000000000000004", "carol")
+
+
+async def tenants_with(*logins, max_accounts: int = 10) -> Tenants:
+    store = MemoryTokenStore()
+    for login in logins:
+        await store.save(login)
+    return Tenants(store, max_writes_per_hour=None, daily_budget=None, max_accounts=max_accounts)
+
+
+async def test_each_user_gets_an_account_on_their_own_login():
+    tenants = await tenants_with(ALICE, CAROL)
+    alice, carol = await tenants.account(ALICE.user_id), await tenants.account(CAROL.user_id)
+    assert (alice.name, alice.tokens.account.user_id) == ("alice", ALICE.user_id)
+    assert (carol.name, carol.tokens.account.user_id) == ("carol", CAROL.user_id)
+    assert alice.client is not carol.client and await tenants.account(ALICE.user_id) is alice
+    await tenants.aclose()
+
+
+async def test_a_username_made_of_digits_never_stands_in_for_a_user_id():
+    # load() matches usernames too: a user whose username is another's id must not get their account.
+    impostor = replace(token_set("1700000000000000009", "alice2"), username=ALICE.user_id[:15])
+    tenants = await tenants_with(impostor)
+    with pytest.raises(LoginRequiredError, match="Sign in again"):
+        await tenants.account(ALICE.user_id[:15])
+    await tenants.aclose()
+
+
+async def test_idle_accounts_past_the_limit_are_closed_but_never_one_in_use():
+    tenants = await tenants_with(ALICE, CAROL, max_accounts=1)
+    async with tenants.using(ALICE.user_id) as alice:
+        carol = await tenants.account(CAROL.user_id)  # over the limit, but alice is busy and carol just asked
+        assert await tenants.account(ALICE.user_id) is alice  # still busy: kept; idle carol is closed
+    assert await tenants.account(CAROL.user_id) is not carol  # rebuilt from the store; idle alice is closed
+    assert await tenants.account(ALICE.user_id) is not alice
+    await tenants.aclose()
