@@ -46,10 +46,14 @@ class TokenManager:
         *,
         refresh_skew: float = DEFAULT_REFRESH_SKEW,
         relogin_hint: str = LOG_IN_AGAIN,
+        forget_refused: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._hint = relogin_hint
+        # Hosted mode: a login X refused is removed, so the user's MCP tokens stop working and
+        # their client signs them in again (a local login stays for `auth status` to explain).
+        self._forget_refused = forget_refused
         self._current = tokens
         self._skew = refresh_skew
         self._clock = clock
@@ -126,6 +130,8 @@ class TokenManager:
                 return again
             self._refused_refresh_token = latest.refresh_token
             logger.warning("refresh for @%s refused: %s", latest.username, exc)
+            if self._forget_refused:
+                await self._store.delete(latest.user_id)
             raise login_expired(latest.username, "X refused the refresh token", self._hint) from None
         except oauth.OAuthUnavailable as exc:
             raise ServerError(

@@ -235,7 +235,7 @@ class XBridge:
 
     async def load_refresh_token(self, client: OAuthClientInformationFull, refresh_token: str) -> RefreshToken | None:
         record = await self._store.get_record("refresh", hashed(refresh_token))
-        if record is None:
+        if record is None or not await self._signed_in_with_x(record.get("subject")):
             return None
         return RefreshToken(token=refresh_token, **_fields(record, RefreshToken))
 
@@ -255,9 +255,17 @@ class XBridge:
 
     async def load_access_token(self, token: str) -> AccessToken | None:
         record = await self._store.get_record("access", hashed(token))
-        if record is None:
+        if record is None or not await self._signed_in_with_x(record.get("subject")):
             return None
         return AccessToken(token=token, **_fields(record, AccessToken))
+
+    async def _signed_in_with_x(self, user_id: object) -> bool:
+        """Our tokens stand for an X login: once X refused it (and it was removed), they answer 401,
+        and the MCP client signs the user in again instead of getting the same error on every call."""
+        if not isinstance(user_id, str):
+            return False
+        login = await self._store.load(user_id)
+        return login is not None and login.user_id == user_id
 
     async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
         kind, other = ("access", "refresh") if isinstance(token, AccessToken) else ("refresh", "access")

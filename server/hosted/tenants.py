@@ -82,7 +82,7 @@ class Tenants:
         # load() also matches usernames; an all-digit username must never stand in for a user id.
         if tokens is None or tokens.user_id != user_id:
             raise LoginRequiredError(f"This server has no X sign-in for your account any more. {SIGN_IN_AGAIN}.")
-        manager = TokenManager(self._store, tokens, relogin_hint=SIGN_IN_AGAIN, clock=self._clock)
+        manager = TokenManager(self._store, tokens, relogin_hint=SIGN_IN_AGAIN, forget_refused=True, clock=self._clock)
         client = XClient(manager, base_url=tokens.api_base_url)
         audit = AuditLog(self._store, tokens.username, only_own=True, clock=self._clock)
         return Account(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -78,10 +79,17 @@ def client_metadata() -> OAuthClientMetadata:
     )
 
 
-async def sign_in(mcp_url: str, *, client_metadata_url: str | None = None) -> tuple[OAuthToken, Browser]:
+@dataclass
+class SignedIn:
+    tokens: OAuthToken
+    client: OAuthClientInformationFull  # as the MCP client registered it (DCR) or named itself (CIMD)
+    browser: Browser
+
+
+async def sign_in(mcp_url: str, *, client_metadata_url: str | None = None, browser: Browser | None = None) -> SignedIn:
     """The whole OAuth flow, triggered as a real client triggers it: by a 401 from /mcp."""
     storage = MemoryTokens()
-    browser = Browser()
+    browser = browser or Browser()
     provider = OAuthClientProvider(
         server_url=mcp_url,
         client_metadata=client_metadata(),
@@ -95,8 +103,8 @@ async def sign_in(mcp_url: str, *, client_metadata_url: str | None = None) -> tu
         Client(streamable_http_client(mcp_url, http_client=http), mode="legacy") as client,
     ):
         await client.list_tools()
-    assert storage.tokens is not None
-    return storage.tokens, browser
+    assert storage.tokens is not None and storage.client is not None
+    return SignedIn(storage.tokens, storage.client, browser)
 
 
 @asynccontextmanager

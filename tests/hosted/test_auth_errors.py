@@ -18,13 +18,9 @@ from urllib.parse import urlencode
 
 import anyio
 import httpx
-import httpx2
 import pytest
 import uvicorn
-from mcp.client import Client
-from mcp.client.auth import OAuthClientProvider
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from mcp.shared.auth import OAuthClientInformationFull
 
 from xcourier.server.app import build_server
 from xcourier.server.auth import oauth
@@ -38,7 +34,7 @@ from xcourier.server.settings import Settings
 from xcourier.tools.fetch import RemoteFetcher
 
 from .conftest import STORE_KEY
-from .signin import REDIRECT_URI, Browser, MemoryTokens, client_metadata
+from .signin import REDIRECT_URI, Browser, sign_in
 from .test_sign_in import consent_as
 
 pytestmark = pytest.mark.anyio
@@ -53,36 +49,6 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": 
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class SignedIn:
-    tokens: OAuthToken
-    client: OAuthClientInformationFull  # as the MCP client registered it (DCR) or named itself (CIMD)
-    browser: Browser
-
-
-async def sign_in_as_client(
-    mcp_url: str, *, client_metadata_url: str | None = None, browser: Browser | None = None
-) -> SignedIn:
-    """signin.sign_in, also handing back the client the OAuth flow registered (its id, any secret)."""
-    storage = MemoryTokens()
-    browser = browser or Browser()
-    provider = OAuthClientProvider(
-        server_url=mcp_url,
-        client_metadata=client_metadata(),
-        storage=storage,
-        redirect_handler=browser.open,
-        callback_handler=browser.code,
-        client_metadata_url=client_metadata_url,
-    )
-    async with (
-        httpx2.AsyncClient(auth=provider, timeout=30) as http,
-        Client(streamable_http_client(mcp_url, http_client=http), mode="legacy") as client,
-    ):
-        await client.list_tools()
-    assert storage.tokens is not None and storage.client is not None
-    return SignedIn(storage.tokens, storage.client, browser)
 
 
 def challenge(response: httpx.Response) -> dict[str, str]:
@@ -233,7 +199,7 @@ async def test_an_unknown_token_is_refused(launcher):
 async def test_a_revoked_access_token_and_its_refresh_token_stop_working(launcher, admin):
     server = launcher.start()
     consent_as(admin, "alice")
-    signed = await sign_in_as_client(server.url)  # its list_tools went through with the token
+    signed = await sign_in(server.url)  # its list_tools went through with the token
     assert signed.tokens.refresh_token
 
     await revoke(server.origin, signed.client, signed.tokens.access_token)
@@ -247,7 +213,7 @@ async def test_a_revoked_access_token_and_its_refresh_token_stop_working(launche
 async def test_a_revoked_refresh_token_takes_its_access_token_along(launcher, admin):
     server = launcher.start()
     consent_as(admin, "bob")
-    signed = await sign_in_as_client(server.url)
+    signed = await sign_in(server.url)
     assert signed.tokens.refresh_token
 
     # Another client can't revoke it: the endpoint answers 200 (RFC 7009) and nothing changes.
@@ -274,7 +240,7 @@ async def test_a_revoked_refresh_token_takes_its_access_token_along(launcher, ad
 async def test_a_public_client_revokes_with_its_client_id_alone(launcher, admin):
     server = launcher.start()
     consent_as(admin, "alice")
-    signed = await sign_in_as_client(server.url)
+    signed = await sign_in(server.url)
     assert not signed.client.client_secret
     async with httpx.AsyncClient(timeout=20, trust_env=False) as http:
         response = await http.post(
@@ -297,7 +263,7 @@ async def test_a_token_is_good_only_at_the_resource_it_was_issued_for(launcher, 
     port = first.origin.rsplit(":", 1)[1]
     other = launcher.start(public_url=f"http://localhost:{port}")
     consent_as(admin, "alice")
-    signed = await sign_in_as_client(first.url)
+    signed = await sign_in(first.url)
     token = signed.tokens.access_token
 
     assert (await post_mcp(replica.url, token)).status_code == 200
@@ -313,7 +279,7 @@ async def test_an_expired_token_is_refused(sandbox, admin, hosted_store, monkeyp
     settings = hosted_settings(sandbox.base_url, hosted_store)
     async with hosted_in_process(settings) as server:
         consent_as(admin, "carol")
-        signed = await sign_in_as_client(server.url)
+        signed = await sign_in(server.url)
         assert signed.tokens.refresh_token
 
         # The same server two hours ago: its refresh issues a token whose hour is long over.
@@ -347,7 +313,7 @@ async def test_an_expired_token_is_refused(sandbox, admin, hosted_store, monkeyp
 async def test_a_foreign_origin_is_refused_before_authentication(launcher, admin):
     server = launcher.start()
     consent_as(admin, "alice")
-    signed = await sign_in_as_client(server.url)
+    signed = await sign_in(server.url)
     token = signed.tokens.access_token
 
     for credential in (token, None):
@@ -363,7 +329,7 @@ async def test_a_foreign_origin_is_refused_before_authentication(launcher, admin
 async def test_a_foreign_host_is_refused_on_every_path(launcher, admin):
     server = launcher.start()
     consent_as(admin, "alice")
-    signed = await sign_in_as_client(server.url)
+    signed = await sign_in(server.url)
 
     for credential in (signed.tokens.access_token, None):
         response = await post_mcp(server.url, credential, host="evil.example")

@@ -30,8 +30,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .conftest import STORE_KEY
-from .signin import REDIRECT_URI, Browser, session
-from .test_auth_errors import hosted_in_process, hosted_settings, refresh, sign_in_as_client
+from .signin import REDIRECT_URI, Browser, session, sign_in
+from .test_auth_errors import hosted_in_process, hosted_settings, refresh
 from .test_sign_in import author_of, consent_as
 
 pytestmark = pytest.mark.anyio
@@ -178,7 +178,7 @@ def client_id_in(authorize_url: str) -> str:
 async def attempt_refused_sign_in(mcp_url: str, client_metadata_url: str) -> RecordingBrowser:
     browser = RecordingBrowser()
     with pytest.RaisesGroup(SignInRefused, allow_unwrapped=True, flatten_subgroups=True):
-        await sign_in_as_client(mcp_url, client_metadata_url=client_metadata_url, browser=browser)
+        await sign_in(mcp_url, client_metadata_url=client_metadata_url, browser=browser)
     assert browser.visited and client_id_in(browser.visited[0]) == client_metadata_url
     return browser
 
@@ -195,7 +195,7 @@ async def test_a_client_named_by_its_metadata_document_signs_in_and_acts(
         hosted_in_process(settings, fetch_client=fetch_client) as server,
     ):
         consent_as(admin, "alice")
-        signed = await sign_in_as_client(server.url, client_metadata_url=url)
+        signed = await sign_in(server.url, client_metadata_url=url)
 
         # No registration: the URL was the client id from the first request on.
         assert signed.client.client_id == url

@@ -31,8 +31,7 @@ def start_fleet(launcher: Launcher, size: int = 3) -> list[Instance]:
 
 async def tokens_for(instance: Instance, admin, username: str) -> str:
     consent_as(admin, username)
-    tokens, _ = await sign_in(instance.url)
-    return tokens.access_token
+    return (await sign_in(instance.url)).tokens.access_token
 
 
 @dataclass

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 import redis
+
+from xcourier.server.sandbox import PUBLIC_CLIENT_ID
 
 from ..conftest import Admin
 from .signin import session, sign_in
@@ -34,7 +37,8 @@ def raw_redis_text(url: str) -> str:
 async def test_a_client_signs_in_through_x_and_acts_as_that_user(launcher, admin, sandbox, hosted_store):
     server = launcher.start()
     consent_as(admin, "alice")
-    tokens, browser = await sign_in(server.url)
+    signed = await sign_in(server.url)
+    tokens, browser = signed.tokens, signed.browser
     # xcourier's /authorize sent the browser to X's (the sandbox's) page, which came back to xcourier.
     assert any("/i/oauth2/authorize" in url for url in browser.visited)
     assert any("/x/callback" in url for url in browser.visited)
@@ -53,9 +57,9 @@ async def test_two_users_on_one_instance_and_across_instances_each_act_only_as_t
     first = launcher.start()
     second = launcher.start(public_url=first.origin)
     consent_as(admin, "alice")
-    alice, _ = await sign_in(first.url)
+    alice = (await sign_in(first.url)).tokens
     consent_as(admin, "carol")
-    carol, _ = await sign_in(first.url)  # the public URL; behind a balancer it reaches any instance
+    carol = (await sign_in(first.url)).tokens  # the public URL; behind a balancer it reaches any instance
     seeded = next(p for p in sandbox.sandbox.snapshot()["posts"] if not p["deleted"])["id"]
 
     posted: dict[str, str] = {}
@@ -80,3 +84,42 @@ async def test_two_users_on_one_instance_and_across_instances_each_act_only_as_t
     assert refused.is_error
     assert author_of(sandbox, alices_post) == "alice"
     assert not next(p for p in sandbox.sandbox.snapshot()["posts"] if p["id"] == alices_post)["deleted"]
+
+
+async def test_when_x_refuses_the_login_the_client_is_sent_back_to_sign_in(launcher, admin, sandbox):
+    server = launcher.start()
+    consent_as(admin, "alice")
+    earlier = sandbox.sandbox.oauth.issued_refresh_tokens()
+    signed = await sign_in(server.url)
+    tokens = signed.tokens
+    # The user revokes the app on X's side: its access and refresh tokens die together.
+    (x_refresh_token,) = sandbox.sandbox.oauth.issued_refresh_tokens() - earlier
+    httpx.post(
+        f"{sandbox.base_url}/2/oauth2/revoke", data={"token": x_refresh_token, "client_id": PUBLIC_CLIENT_ID}
+    ).raise_for_status()
+    async with session(server.url, tokens.access_token, mode="legacy") as client:
+        refused = await client.call_tool("createPost", {"text": "after the app was revoked"})
+    assert refused.is_error and "Sign in again" in refused.content[0].text
+    # Our tokens stood for that X login: now a 401, which sends an MCP client through sign-in again...
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(
+            server.url,
+            headers={"Authorization": f"Bearer {tokens.access_token}"},
+            json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+        )
+        assert answer.status_code == 401
+        renewed = await http.post(
+            f"{server.origin}/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": tokens.refresh_token,
+                "client_id": signed.client.client_id,
+            },
+        )
+    assert (renewed.status_code, renewed.json()["error"]) == (400, "invalid_grant")
+    # ... which works, and acts again.
+    again = (await sign_in(server.url)).tokens
+    async with session(server.url, again.access_token, mode="legacy") as client:
+        created = await client.call_tool("createPost", {"text": "signed in again"})
+    assert not created.is_error, created
+    assert author_of(sandbox, created.structured_content["data"]["id"]) == "alice"
