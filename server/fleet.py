@@ -20,7 +20,7 @@ import anyio
 
 from xcourier.tools.timeline import Post
 
-from .auth.store import TokenStore
+from .auth.store import TokenStore, fernet_for
 
 logger = logging.getLogger("xcourier.fleet")
 
@@ -66,37 +66,57 @@ class Fleet:
 
 class RedisFeed:
     """Pub/sub on the store's Redis. At most once, like pub/sub: an instance that was
-    disconnected for a moment misses that news, and its subscribers catch up on the next."""
+    disconnected for a moment misses that news, and its subscribers catch up on the next.
 
-    def __init__(self, url: str, *, instance: str, channel: str = "xcourier:new-posts") -> None:
+    With the store's key, messages are sealed (Fernet): a client that can publish on Redis but
+    lacks the key can't inject posts or push a cursor past real ones, nor read what is sent."""
+
+    def __init__(self, url: str, *, instance: str, key: str | None = None, channel: str = "xcourier:new-posts") -> None:
         import redis.asyncio as redis
 
         self._redis = redis.from_url(url, decode_responses=True)
         self._instance = instance
+        self._fernet = fernet_for(key) if key else None
         self._channel = channel
 
     async def publish(self, key: str, posts: Sequence[Post]) -> None:
-        message = {"from": self._instance, "key": key, "posts": [p.model_dump(mode="json") for p in posts]}
-        await self._redis.publish(self._channel, json.dumps(message))
+        message = json.dumps({"from": self._instance, "key": key, "posts": [p.model_dump(mode="json") for p in posts]})
+        if self._fernet is not None:
+            message = self._fernet.encrypt(message.encode()).decode()
+        await self._redis.publish(self._channel, message)
 
     async def run(self, receive: Receiver, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
-        pubsub = self._redis.pubsub()
-        await pubsub.subscribe(self._channel)
-        task_status.started()
+        backoff = 1.0
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(self._channel)
+                if task_status is not anyio.TASK_STATUS_IGNORED:
+                    task_status.started()
+                    task_status = anyio.TASK_STATUS_IGNORED
+                backoff = 1.0
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        await self._apply(str(message["data"]), receive)
+            except Exception:
+                # Redis away for a moment: news in between is missed (see above), the server stays up.
+                logger.exception("fleet: lost the news feed; reconnecting in %.0f s", backoff)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await pubsub.aclose()
+            await anyio.sleep(backoff)  # a reconnection delay, not a synchronisation
+            backoff = min(backoff * 2, 30.0)
+
+    async def _apply(self, data: str, receive: Receiver) -> None:
         try:
-            async for message in pubsub.listen():
-                if message.get("type") != "message":
-                    continue
-                try:
-                    news = json.loads(message["data"])
-                    if news.get("from") == self._instance:
-                        continue
-                    await receive(str(news["key"]), [Post.model_validate(p) for p in news["posts"]])
-                except Exception:
-                    logger.exception("fleet: could not apply news from another instance")
-        finally:
-            with anyio.CancelScope(shield=True):
-                await pubsub.aclose()
+            if self._fernet is not None:
+                data = self._fernet.decrypt(data.encode()).decode()
+            news = json.loads(data)
+            if news.get("from") == self._instance:
+                return
+            await receive(str(news["key"]), [Post.model_validate(p) for p in news["posts"]])
+        except Exception:
+            logger.warning("fleet: ignored a news message that is not from this fleet (bad seal or shape)")
 
     async def aclose(self) -> None:
         await self._redis.aclose()

@@ -45,6 +45,9 @@ def register(server: MCPServer, runtime: Runtime) -> None:
         try:
             name = validation.username(username)
             watched = runtime.watcher.recent(name)
+            if watched is not None and runtime.hosted and runtime.account not in watched.callers.values():
+                # Polled with another user's login: this caller reads with their own, which X checks.
+                watched = None
             if watched is not None:
                 user_id, posts, shown = watched.user_id, list(watched.recent), watched.username
             else:

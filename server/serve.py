@@ -40,7 +40,9 @@ async def _serve_http(runtime: Runtime, settings: Settings) -> None:
 
         public_url = settings.public_url or bound
         bridge = make_bridge(runtime, settings, public_url)
-        app = hosted_app(build_server(runtime, hosted=bridge, public_url=public_url), bridge, public_url)
+        assert runtime.store is not None
+        server = build_server(runtime, hosted=bridge, public_url=public_url)
+        app = hosted_app(server, bridge, runtime.store, public_url)
         url = public_url + "/mcp"
     else:
         app = build_server(runtime).streamable_http_app(host=settings.host)

@@ -111,4 +111,7 @@ def check_public_url(url: str) -> str:
         raise SettingsError(
             f"--public-url {url!r}: OAuth needs https for a non-loopback address (tokens and codes travel in it)."
         )
-    return f"{parts.scheme}://{parts.netloc}"
+    default_port = {"https": 443, "http": 80}[parts.scheme]
+    # Clients send Host without a default port; an origin written with one would never match it.
+    netloc = parts.netloc.removesuffix(f":{default_port}") if parts.port == default_port else parts.netloc
+    return f"{parts.scheme}://{netloc}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -103,12 +104,18 @@ class Subscriptions:
         if ctx.method != "subscriptions/listen":
             return await call_next(ctx)
         stream = object()
+        refused: list[str] = []
         try:
             for uri in _listened_uris(ctx.params):
                 try:
                     await self._watcher.subscribe(uri, stream)
                 except XError as exc:
                     logger.warning("not watching %s: %s", uri, exc.message)
+                    refused.append(uri)
+            if refused:
+                # A user this caller may not see (or who doesn't exist) is not listened to at all,
+                # even if someone else's subscription has it polled.
+                ctx = replace(ctx, params=_without(ctx.params, refused))
             return await call_next(ctx)  # returns when the listen stream ends
         finally:
             # A client leaving cancels this request; the cleanup must still run.
@@ -118,6 +125,14 @@ class Subscriptions:
 
 async def _accept_log_level(ctx: ServerRequestContext[Any, Any], params: SetLevelRequestParams) -> EmptyResult:
     return EmptyResult()
+
+
+def _without(params: Mapping[str, Any] | None, refused: list[str]) -> dict[str, Any]:
+    notifications = dict((params or {}).get("notifications") or {})
+    notifications["resourceSubscriptions"] = [
+        uri for uri in notifications.get("resourceSubscriptions") or [] if uri not in refused
+    ]
+    return {**(params or {}), "notifications": notifications}
 
 
 def _listened_uris(params: Mapping[str, Any] | None) -> list[str]:

@@ -16,6 +16,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -44,6 +45,10 @@ _SEARCH_REACH = 6 * 24 * 3600
 _SEARCH_LAG = 60
 
 Publisher = Callable[[str], Awaitable[None]]
+
+# Whom the X call in progress polls for (their subscribers), so a shared poller can use one of
+# their logins. None outside polls.
+polling_for: ContextVar[frozenset[Hashable] | None] = ContextVar("xcourier_polling_for", default=None)
 
 
 class Reader(Protocol):
@@ -263,11 +268,14 @@ class Watcher:
     async def _poll_timeline(self, watched: Watched) -> bool:
         """One user's timeline since the cursor; False if X refused (the user is rescheduled)."""
         watched.last_polled = self._clock()
+        token = polling_for.set(frozenset(watched.uris))
         try:
             posts = await timeline.user_posts(self._client, watched.user_id, watched.cursor)
         except XError as exc:
             self._after_failure([watched], exc, f"GET {timeline.TIMELINE}")
             return False
+        finally:
+            polling_for.reset(token)
         await self._deliver(watched, posts)
         return True
 
@@ -288,6 +296,7 @@ class Watcher:
             for watched in members:
                 watched.last_polled = self._clock()
             requests += 1
+            token = polling_for.set(frozenset(s for w in members for s in w.uris))
             try:
                 posts = await timeline.search_posts(self._client, names, since_id)
             except ForbiddenError:
@@ -298,6 +307,8 @@ class Watcher:
             except XError as exc:
                 self._after_failure(members, exc, f"GET {timeline.SEARCH}")
                 continue
+            finally:
+                polling_for.reset(token)
             searched.extend(members)
             newest = posts[-1].id if posts else None
             for watched in members:
@@ -323,6 +334,10 @@ class Watcher:
         fresh = [p for p in posts if timeline.newer(p.id, watched.cursor)]
         if not fresh:
             return
+        if self.fleet is not None and not await self.fleet.hold(self._cursor_key(watched.username)):
+            # This instance stalled past its lease and another took over: its news is the other's to tell.
+            watched.held = False
+            return
         watched.cursor = fresh[-1].id
         # Committed before anyone is told: a crash after this can't make a restart deliver it again.
         await self._store.save_cursor(self._cursor_key(watched.username), watched.cursor)
@@ -345,7 +360,7 @@ class Watcher:
         watched = next((w for w in self._watched.values() if self._cursor_key(w.username) == key), None)
         if watched is None:
             return
-        fresh = [p for p in posts if timeline.newer(p.id, watched.cursor)]
+        fresh = [p for p in posts if p.author_id == watched.user_id and timeline.newer(p.id, watched.cursor)]
         if not fresh:
             return
         watched.cursor = fresh[-1].id
@@ -358,7 +373,11 @@ class Watcher:
         assert self.fleet is not None
         while True:
             await anyio.sleep(self.fleet.lease_ttl / 3)  # the renewal period, not a synchronisation
-            await self.renew_leases()
+            try:
+                await self.renew_leases()
+            except Exception:
+                # The store unreachable for a moment: keep polling what we hold; the next round retries.
+                logger.exception("newPost watcher: could not renew leases; trying again")
 
     async def release_leases(self) -> None:
         """On a clean shutdown: hand this instance's users to the others now rather than after the TTL."""
@@ -372,6 +391,8 @@ class Watcher:
     async def renew_leases(self) -> None:
         assert self.fleet is not None
         for watched in list(self._watched.values()):
+            if self._watched.get(watched.username.lower()) is not watched:
+                continue  # unsubscribed meanwhile: its lease was released and must stay so
             key = self._cursor_key(watched.username)
             held = await self.fleet.hold(key)
             if held and not watched.held:

@@ -34,8 +34,16 @@ class MemoryTokenStore:
     async def load(self, account: str | None = None) -> TokenSet | None:
         if account is None:
             return max(self._sets.values(), key=lambda t: t.logged_in_at, default=None)
+        # The exact user id first: an all-digit username may equal another login's id.
+        exact = self._sets.get(account)
+        if exact is not None:
+            return exact
         wanted = account.lstrip("@").lower()
-        return next((t for t in self._sets.values() if wanted in (t.user_id, t.username.lower())), None)
+        named = (t for t in self._sets.values() if t.username.lower() == wanted)
+        return max(named, key=lambda t: t.logged_in_at, default=None)
+
+    async def load_user(self, user_id: str) -> TokenSet | None:
+        return self._sets.get(user_id)
 
     async def save(self, tokens: TokenSet) -> None:
         self._sets[tokens.user_id] = tokens

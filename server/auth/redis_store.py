@@ -65,6 +65,7 @@ class RedisTokenStore:
         self._redis = redis.from_url(url, decode_responses=True)
         self._fernet = fernet_for(key) if key else None
         self._prefix = prefix
+        self._warned: set[str] = set()  # kinds of unsealed record already logged (see open_record)
 
     def _key(self, *parts: str) -> str:
         return ":".join((self._prefix, *parts))
@@ -72,14 +73,19 @@ class RedisTokenStore:
     async def load(self, account: str | None = None) -> TokenSet | None:
         if account is None:
             newest = await self._redis.zrevrange(self._key("accounts"), 0, 0)
-            user_id = newest[0] if newest else None
-        else:
-            wanted = account.lstrip("@")
-            user_id = await self._redis.get(self._key("username", wanted.lower()))
-            if user_id is None and await self._redis.exists(self._key("tokens", wanted)):
-                user_id = wanted
-        if user_id is None:
-            return None
+            return await self.load_user(newest[0]) if newest else None
+        # The exact user id first: an all-digit username may equal another login's id.
+        exact = await self.load_user(account)
+        if exact is not None:
+            return exact
+        wanted = account.lstrip("@").lower()
+        user_id = await self._redis.get(self._key("username", wanted))
+        named = None if user_id is None else await self.load_user(user_id)
+        # The index isn't cleared when an account's username changes, so it may name a login that has another
+        # username by now; as SQLite and memory do, match the current username only.
+        return named if named is not None and named.username.lower() == wanted else None
+
+    async def load_user(self, user_id: str) -> TokenSet | None:
         record = await self._redis.get(self._key("tokens", user_id))
         return None if record is None else self._decode(json.loads(record))
 
@@ -162,11 +168,12 @@ class RedisTokenStore:
 
     async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
         sealed = await self._redis.get(self._key("record", kind, key))
-        return None if sealed is None else open_record(self._fernet, sealed, self.location)
+        return None if sealed is None else open_record(self._fernet, sealed, self.location, kind, self._warned)
 
     async def take_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        # GETDEL: an unsealed record in a store with a key is gone now too: it was never ours to keep.
         sealed = await self._redis.getdel(self._key("record", kind, key))
-        return None if sealed is None else open_record(self._fernet, sealed, self.location)
+        return None if sealed is None else open_record(self._fernet, sealed, self.location, kind, self._warned)
 
     async def delete_record(self, kind: str, key: str) -> None:
         await self._redis.delete(self._key("record", kind, key))

@@ -79,6 +79,7 @@ class SQLiteTokenStore:
         self._local_locks: dict[str, anyio.Lock] = {}
         self._audit_db: sqlite3.Connection | None = None
         self._audit_lock = threading.Lock()
+        self._warned: set[str] = set()  # kinds of unsealed record already logged (see open_record)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -125,8 +126,20 @@ class SQLiteTokenStore:
             if account is None:
                 query = f"SELECT {_COLUMNS} FROM token_sets ORDER BY logged_in_at DESC LIMIT 1"
                 return db.execute(query).fetchone()
-            query = f"SELECT {_COLUMNS} FROM token_sets WHERE user_id = ? OR lower(username) = lower(?)"
-            return db.execute(query, (account, account.lstrip("@"))).fetchone()
+            # The exact user id first (an all-digit username may equal another login's id), then of several
+            # logins with the username (X lets a name pass to another account) the newest.
+            query = (
+                f"SELECT {_COLUMNS} FROM token_sets WHERE user_id = ? OR lower(username) = lower(?) "
+                "ORDER BY user_id = ? DESC, logged_in_at DESC LIMIT 1"
+            )
+            return db.execute(query, (account, account.lstrip("@"), account)).fetchone()
+
+        row = await self._run(work)
+        return None if row is None else self._decode(row)
+
+    async def load_user(self, user_id: str) -> TokenSet | None:
+        def work(db: sqlite3.Connection) -> tuple[Any, ...] | None:
+            return db.execute(f"SELECT {_COLUMNS} FROM token_sets WHERE user_id = ?", (user_id,)).fetchone()
 
         row = await self._run(work)
         return None if row is None else self._decode(row)
@@ -256,7 +269,7 @@ class SQLiteTokenStore:
             ).fetchone()
 
         row = await self._run(work)
-        return None if row is None else open_record(self._fernet, row[0], self.location)
+        return None if row is None else open_record(self._fernet, row[0], self.location, kind, self._warned)
 
     async def take_record(self, kind: str, key: str) -> dict[str, Any] | None:
         def work(db: sqlite3.Connection) -> list[tuple[str]]:
@@ -268,7 +281,8 @@ class SQLiteTokenStore:
             ).fetchall()
 
         rows = await self._run(work)
-        return open_record(self._fernet, rows[0][0], self.location) if rows else None
+        # An unsealed record in a store with a key is gone now too: it was never ours to keep.
+        return open_record(self._fernet, rows[0][0], self.location, kind, self._warned) if rows else None
 
     async def delete_record(self, kind: str, key: str) -> None:
         def work(db: sqlite3.Connection) -> None:

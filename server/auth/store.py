@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -12,6 +13,8 @@ from .tokenset import TokenSet
 
 ENV_STORE = "XCOURIER_STORE"
 ENV_STORE_KEY = "XCOURIER_STORE_KEY"
+
+logger = logging.getLogger("xcourier.auth")
 
 
 class StoreError(Exception):
@@ -26,10 +29,17 @@ class TokenStore(Protocol):
     location: str
 
     async def load(self, account: str | None = None) -> TokenSet | None:
-        """The login for `account` (user id or username, any case), or the default one.
+        """The login for `account` (user id or username, any case), or the default one; for the CLI's --account.
 
-        The default is the only login, or else the one logged in last.
+        A login whose user id is exactly `account` wins over one whose username matches: an all-digit username
+        may equal another account's id. A leading "@" marks a username ("@123" never matches user id 123); of
+        several logins with that username, the one logged in (SQLite, memory) or saved (Redis) last. The default
+        is the only login, or else the one logged in last. Code that holds a user id uses `load_user` instead.
         """
+        ...
+
+    async def load_user(self, user_id: str) -> TokenSet | None:
+        """The login of exactly this X user id (never a username match)."""
         ...
 
     async def save(self, tokens: TokenSet) -> None:
@@ -63,20 +73,21 @@ class TokenStore(Protocol):
 
         For what hosted mode's instances must share but never keep: OAuth clients, authorization codes,
         issued tokens (by hash), pending logins. `kind` is a short identifier without ':'; `key` is a hash
-        or a random id, never a secret. Sealed like a login's secrets when the store has a key. A `ttl` of
-        0 or less keeps nothing (any record under the key is gone), so a deadline that has passed can be
-        passed on as is.
+        or a random id, never a secret. Sealed like a login's secrets when the store has a key, and then only
+        sealed records are read back: a plain one counts as absent (see `open_record`). A `ttl` of 0 or less
+        keeps nothing (any record under the key is gone), so a deadline that has passed can be passed on as is.
         """
         ...
 
     async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
-        """The record, or None if there is none or it has expired."""
+        """The record, or None if there is none, it has expired, or it is unsealed in a store with a key."""
         ...
 
     async def take_record(self, kind: str, key: str) -> dict[str, Any] | None:
         """Get and delete in one atomic step: of concurrent takers (any process), exactly one gets it.
 
-        So a code or a pending login is redeemed once, however many instances race for it.
+        So a code or a pending login is redeemed once, however many instances race for it. An unsealed record
+        in a store with a key is deleted too (the delete is what makes the take atomic), and None is returned.
         """
         ...
 
@@ -144,11 +155,28 @@ def seal_record(fernet: Any, value: dict[str, Any]) -> str:
     return fernet.encrypt(text.encode()).decode() if fernet is not None else text
 
 
-def open_record(fernet: Any, sealed: str, location: str) -> dict[str, Any]:
-    """The record back from what `seal_record` made. A JSON object starts with "{" and a Fernet token never
-    does, so the stored text says which it is; plain records stay readable after a key is set, as logins do."""
+def open_record(fernet: Any, sealed: str, location: str, kind: str, warned: set[str]) -> dict[str, Any] | None:
+    """The record back from what `seal_record` made, or None for a plain record in a store that has a key.
+
+    A JSON object starts with "{" and a Fernet token never does, so the stored text says which it is. With a
+    key, only sealed records count: anyone who can write to the store but lacks the key could otherwise forge
+    one (an issued token's hash standing for someone else's login). Such a record is logged once per kind in
+    `warned` (the store's own set), never with its content: the content is untrusted and may be a secret.
+    Without a key, records are plain JSON and a sealed one means the key is missing.
+    """
     if sealed.startswith("{"):
-        return json.loads(sealed)
+        if fernet is None:
+            return json.loads(sealed)
+        if kind not in warned:
+            warned.add(kind)
+            logger.warning(
+                "ignored an unencrypted %r record in %s: with XCOURIER_STORE_KEY set, only records sealed with "
+                "the key are used (a plain one was kept before the key was set, or was written by someone "
+                "without it); further ones of this kind are ignored silently",
+                kind,
+                location,
+            )
+        return None
     if fernet is None:
         raise StoreError(
             f"The records in {location} are encrypted; set XCOURIER_STORE_KEY to the key they were saved with."

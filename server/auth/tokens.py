@@ -47,6 +47,7 @@ class TokenManager:
         refresh_skew: float = DEFAULT_REFRESH_SKEW,
         relogin_hint: str = LOG_IN_AGAIN,
         forget_refused: bool = False,
+        app: oauth.OAuthApp | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -54,6 +55,9 @@ class TokenManager:
         # Hosted mode: a login X refused is removed, so the user's MCP tokens stop working and
         # their client signs them in again (a local login stays for `auth status` to explain).
         self._forget_refused = forget_refused
+        # Hosted mode: the configured X app, not what a stored login says (its metadata isn't sealed,
+        # and a rewritten endpoint would receive the refresh token and the app's secret).
+        self._app = app
         self._current = tokens
         self._skew = refresh_skew
         self._clock = clock
@@ -91,7 +95,7 @@ class TokenManager:
             if self._current.access_token != seen.access_token and not self._expiring(self._current):
                 return self._current  # another coroutine here rotated while we waited
             async with self._store.refresh_lock(seen.user_id):
-                latest = await self._store.load(seen.user_id)
+                latest = await self._store.load_user(seen.user_id)
                 if latest is None:
                     raise login_expired(seen.username, "the login was removed", self._hint)
                 if latest.access_token != seen.access_token and not self._expiring(latest):
@@ -109,7 +113,7 @@ class TokenManager:
             raise login_expired(latest.username, "the login has no refresh token; include offline.access", self._hint)
         if latest.refresh_token == self._refused_refresh_token:
             raise login_expired(latest.username, "X refused the refresh token", self._hint)
-        app = oauth.OAuthApp(
+        app = self._app or oauth.OAuthApp(
             client_id=latest.client_id, client_secret=latest.client_secret, api_base_url=latest.api_base_url
         )
         # Shielded: once X has rotated the refresh token, abandoning the answer (a client
@@ -125,7 +129,7 @@ class TokenManager:
             token = await oauth.refresh(app, latest.refresh_token)
         except oauth.GrantRejected as exc:
             # Someone outside the lock (an older xcourier, another tool) may have rotated it.
-            again = await self._store.load(latest.user_id)
+            again = await self._store.load_user(latest.user_id)
             if again is not None and again.access_token != latest.access_token:
                 return again
             self._refused_refresh_token = latest.refresh_token
@@ -147,7 +151,7 @@ class TokenManager:
             await self._store.save(fresh)  # committed before the new token is used anywhere
         except StaleLockError:
             # This holder stalled past its lock and a later one saved first: theirs is the login now.
-            newer = await self._store.load(latest.user_id)
+            newer = await self._store.load_user(latest.user_id)
             if newer is not None:
                 return newer
             raise

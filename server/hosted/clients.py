@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 from mcp.shared.auth import OAuthClientInformationFull
 from pydantic import ValidationError
 
@@ -27,6 +29,9 @@ REGISTRATION_TTL = 365 * 24 * 3600
 DOCUMENT_CACHE_SECONDS = 300.0
 # A refused document is retried sooner: its host may have had a moment's outage.
 REFUSAL_CACHE_SECONDS = 30.0
+# Anyone can name any URL as a client id: bound what that costs (memory, connections).
+MAX_CACHED_DOCUMENTS = 1024
+MAX_CONCURRENT_FETCHES = 8
 MAX_DOCUMENT_BYTES = 64 * 1024
 
 
@@ -35,7 +40,8 @@ class ClientRegistry:
         self._store = store
         self._fetcher = fetcher
         self._clock = clock
-        self._documents: dict[str, tuple[float, OAuthClientInformationFull | None]] = {}
+        self._documents: OrderedDict[str, tuple[float, OAuthClientInformationFull | None]] = OrderedDict()
+        self._fetching = anyio.CapacityLimiter(MAX_CONCURRENT_FETCHES)
 
     async def get(self, client_id: str) -> OAuthClientInformationFull | None:
         if client_id.startswith("https://"):
@@ -52,10 +58,15 @@ class ClientRegistry:
     async def _metadata_document(self, url: str) -> OAuthClientInformationFull | None:
         cached = self._documents.get(url)
         if cached is not None and cached[0] > self._clock():
+            self._documents.move_to_end(url)
             return cached[1]
-        client = await self._fetch_document(url)
+        async with self._fetching:
+            client = await self._fetch_document(url)
         keep = DOCUMENT_CACHE_SECONDS if client is not None else REFUSAL_CACHE_SECONDS
         self._documents[url] = (self._clock() + keep, client)
+        self._documents.move_to_end(url)
+        while len(self._documents) > MAX_CACHED_DOCUMENTS:
+            self._documents.popitem(last=False)
         return client
 
     async def _fetch_document(self, url: str) -> OAuthClientInformationFull | None:

@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 from mcp.server.auth.handlers.metadata import MetadataHandler
 from mcp.server.auth.middleware.client_auth import AuthenticationError, ClientAuthenticator
-from mcp.server.auth.provider import AccessToken, RefreshToken
 from mcp.server.auth.routes import build_metadata, cors_middleware
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.server.mcpserver import MCPServer
@@ -27,10 +26,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from xcourier.tools.fetch import RemoteFetcher
 
 from ..auth import oauth
+from ..auth.store import TokenStore
 from ..runtime import Runtime
 from ..settings import Settings, SettingsError, is_loopback_host
-from .bridge import CALLBACK_PATH, XBridge
+from .bridge import CALLBACK_PATH, CONSENT_PATH, XBridge
 from .clients import ClientRegistry
+from .pages import SignInPages
 
 MCP_PATH = "/mcp"
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
@@ -62,7 +63,7 @@ def make_bridge(runtime: Runtime, settings: Settings, public_url: str, *, fetch_
     )
 
 
-def hosted_app(server: MCPServer, bridge: XBridge, public_url: str) -> ASGIApp:
+def hosted_app(server: MCPServer, bridge: XBridge, store: TokenStore, public_url: str) -> ASGIApp:
     hosts, origins = _allowed(public_url)
     app: Starlette = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
@@ -93,7 +94,10 @@ def hosted_app(server: MCPServer, bridge: XBridge, public_url: str) -> ASGIApp:
             methods=["POST", "OPTIONS"],
         ),
     )
-    app.router.routes.append(Route(CALLBACK_PATH, bridge.x_callback, methods=["GET"]))
+    pages = SignInPages(bridge, store)
+    app.router.routes.append(Route(CONSENT_PATH, pages.consent_page, methods=["GET"]))
+    app.router.routes.append(Route(CONSENT_PATH, pages.consent_answer, methods=["POST"]))
+    app.router.routes.append(Route(CALLBACK_PATH, pages.x_callback, methods=["GET"]))
     return TransportGuard(app, hosts, origins)
 
 
@@ -129,12 +133,8 @@ class Revocation:
         token = form.get("token")
         if not isinstance(token, str) or not token:
             return JSONResponse({"error": "invalid_request", "error_description": "token is required"}, status_code=400)
-        found: AccessToken | RefreshToken | None = await self._bridge.load_access_token(token)
-        if found is None:
-            found = await self._bridge.load_refresh_token(client, token)
         # Unknown tokens and other clients' tokens get the same 200 (RFC 7009 2.2): nothing to learn.
-        if found is not None and found.client_id == client.client_id:
-            await self._bridge.revoke_token(found)
+        await self._bridge.revoke_value(client.client_id or "", token)
         return Response(status_code=200, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 

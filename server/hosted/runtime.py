@@ -15,7 +15,8 @@ from xcourier.tools.media import MediaLoader
 from xcourier.tools.users import UserDirectory
 
 from ..audit import DEFAULT_PRICES
-from ..auth.store import ENV_STORE
+from ..auth import oauth
+from ..auth.store import ENV_STORE, ENV_STORE_KEY
 from ..fleet import Fleet, RedisFeed, UpdateFeed
 from ..runtime import Policy, Runtime, open_configured_store, tools_for
 from ..settings import Settings
@@ -35,7 +36,7 @@ async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.t
     feed: UpdateFeed | None = None
     target = settings.store or os.environ.get(ENV_STORE) or ""
     if target.startswith(("redis://", "rediss://", "unix://")):
-        feed = fleet.feed = RedisFeed(target, instance=fleet.instance)
+        feed = fleet.feed = RedisFeed(target, instance=fleet.instance, key=os.environ.get(ENV_STORE_KEY))
     runtime_holder: list[Runtime] = []
     watcher = Watcher(
         poller,
@@ -49,8 +50,15 @@ async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.t
         subscriber_tokens=subscriber_tokens,
         fleet=fleet,
     )
+    x_app = oauth.OAuthApp(
+        client_id=settings.x_client_id or "", client_secret=settings.x_client_secret, api_base_url=settings.api_base_url
+    )
     tenants = Tenants(
-        store, max_writes_per_hour=settings.max_writes_per_hour, daily_budget=settings.daily_budget, clock=clock
+        store,
+        x_app,
+        max_writes_per_hour=settings.max_writes_per_hour,
+        daily_budget=settings.daily_budget,
+        clock=clock,
     )
     runtime = Runtime(
         media=MediaLoader(settings.media_roots, allowed_hosts=settings.media_allowed_hosts),

@@ -19,6 +19,7 @@ from xcourier.tools.client import XClient
 from xcourier.tools.users import UserDirectory
 
 from ..audit import AuditLog, Guards
+from ..auth import oauth
 from ..auth.store import TokenStore
 from ..auth.tokens import LoginRequiredError, TokenManager
 from ..runtime import Account
@@ -31,6 +32,7 @@ class Tenants:
     def __init__(
         self,
         store: TokenStore,
+        x_app: oauth.OAuthApp,
         *,
         max_writes_per_hour: int | None,
         daily_budget: float | None,
@@ -38,6 +40,7 @@ class Tenants:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._x_app = x_app
         self._max_writes_per_hour = max_writes_per_hour
         self._daily_budget = daily_budget
         self._clock = clock
@@ -49,10 +52,10 @@ class Tenants:
     @asynccontextmanager
     async def using(self, user_id: str) -> AsyncIterator[Account]:
         """The user's account for the length of a request; not closed while a request holds it."""
-        account = await self.account(user_id)
+        # Marked busy before the first await, so a concurrent request's clean-up can't close it.
         self._in_use[user_id] = self._in_use.get(user_id, 0) + 1
         try:
-            yield account
+            yield await self.account(user_id)
         finally:
             self._in_use[user_id] -= 1
             if not self._in_use[user_id]:
@@ -78,12 +81,13 @@ class Tenants:
             await self._accounts.pop(user_id).client.aclose()
 
     async def _open(self, user_id: str) -> Account:
-        tokens = await self._store.load(user_id)
-        # load() also matches usernames; an all-digit username must never stand in for a user id.
-        if tokens is None or tokens.user_id != user_id:
+        tokens = await self._store.load_user(user_id)
+        if tokens is None:
             raise LoginRequiredError(f"This server has no X sign-in for your account any more. {SIGN_IN_AGAIN}.")
-        manager = TokenManager(self._store, tokens, relogin_hint=SIGN_IN_AGAIN, forget_refused=True, clock=self._clock)
-        client = XClient(manager, base_url=tokens.api_base_url)
+        manager = TokenManager(
+            self._store, tokens, relogin_hint=SIGN_IN_AGAIN, forget_refused=True, app=self._x_app, clock=self._clock
+        )
+        client = XClient(manager, base_url=self._x_app.api_base_url)
         audit = AuditLog(self._store, tokens.username, only_own=True, clock=self._clock)
         return Account(
             name=tokens.username,

@@ -100,3 +100,40 @@ def test_a_redis_url_opens_the_redis_store():
     store = open_store("redis://:hunter2@127.0.0.1:6390/0")
     assert isinstance(store, RedisTokenStore)
     assert "hunter2" not in store.location
+
+
+# -- user id versus username -------------------------------------------------------------------------
+# X usernames may be all digits, so a username can equal another account's (short, old) user id.
+
+VICTIM_ID = "12345"
+
+
+@pytest.mark.parametrize("victim_first", [True, False])
+async def test_a_username_never_stands_in_for_a_user_id(stores, victim_first: bool):
+    one, two = stores
+    victim = token_set(VICTIM_ID, "victim", at=100.0)
+    squatter = token_set("1700000000000000009", VICTIM_ID, at=200.0)  # logged in later, and named like the id
+    for tokens in (victim, squatter) if victim_first else (squatter, victim):
+        await one.save(tokens)
+
+    assert await two.load_user(VICTIM_ID) == victim
+    assert await two.load(VICTIM_ID) == victim  # the exact id wins over the username
+    assert await two.load("@" + VICTIM_ID) == squatter  # "@" names a username only
+    assert await two.load_user(squatter.user_id) == squatter
+    assert await two.load_user("victim") is None and await two.load_user("@victim") is None  # never by username
+
+    await one.delete(VICTIM_ID)
+    assert await two.load_user(VICTIM_ID) is None  # not the squatter, once the victim is gone
+    assert await two.load(VICTIM_ID) == squatter  # (the CLI's --account NAME still finds the username)
+
+
+async def test_load_matches_the_current_username(stores):
+    one, two = stores
+    renamed = token_set("1700000000000000001", "bob", at=100.0)
+    await one.save(renamed)
+    await one.save(replace(renamed, username="robert"))
+    assert await two.load("bob") is None and await two.load("@Robert") == replace(renamed, username="robert")
+
+    newer = token_set("1700000000000000002", "bob", at=200.0)  # X gave the freed name to another account
+    await one.save(newer)
+    assert await two.load("@bob") == newer

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -226,9 +228,9 @@ async def test_sqlite_seals_records_with_the_store_key(tmp_path: Path):
     with pytest.raises(StoreError, match="does not decrypt"):
         await SQLiteTokenStore(path, key=Fernet.generate_key().decode()).take_record("client", "k")
 
-    # Records kept before the key was set stay readable, as logins do.
+    # Records kept before the key was set are not (unlike logins): with a key, only sealed records count.
     await SQLiteTokenStore(path).put_record("client", "old", {"n": 1}, ttl=60)
-    assert await two.get_record("client", "old") == {"n": 1}
+    assert await two.get_record("client", "old") is None
 
 
 async def test_without_a_key_sqlite_keeps_records_as_json(tmp_path: Path):
@@ -268,11 +270,88 @@ async def test_redis_seals_records_with_the_store_key(redis_url: str):
 
         await plain.put_record("client", "old", {"n": 1}, ttl=30)
         assert await raw.get(f"{prefix}:record:client:old") == '{"n": 1}'
-        assert await two.get_record("client", "old") == {"n": 1}
+        assert await plain.get_record("client", "old") == {"n": 1}  # without a key, as before
+        assert await two.get_record("client", "old") is None  # with one, only sealed records count
     finally:
         for store in (one, two, plain, wrong):
             await store.aclose()
         await raw.aclose()
+
+
+@dataclass
+class Keyed:
+    """A store with a key, and a way around it: what someone with write access to the store but not the key has."""
+
+    store: TokenStore
+    write_raw: Callable[[str, str, str], Awaitable[None]]  # kind, key, stored text; live for a minute
+    exists_raw: Callable[[str, str], Awaitable[bool]]
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def keyed(request, tmp_path: Path) -> AsyncIterator[Keyed]:
+    fernet_key = Fernet.generate_key().decode()
+    store: TokenStore
+    if request.param == "sqlite":
+        path = tmp_path / "s.db"
+
+        def raw_sql(query: str, args: tuple) -> list[tuple]:
+            raw = sqlite3.connect(path)
+            try:
+                with raw:
+                    return raw.execute(query, args).fetchall()
+            finally:
+                raw.close()
+
+        async def write_sqlite(kind: str, key: str, text: str) -> None:
+            raw_sql("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?)", (kind, key, text, time.time() + 60))
+
+        async def exists_sqlite(kind: str, key: str) -> bool:
+            return bool(raw_sql("SELECT 1 FROM records WHERE kind = ? AND key = ?", (kind, key)))
+
+        store = SQLiteTokenStore(path, key=fernet_key)
+        await store.get_record("setup", "k")  # creates the tables for the raw writes
+        yield Keyed(store, write_sqlite, exists_sqlite)
+        return
+    import redis.asyncio as redis
+
+    url, prefix = request.getfixturevalue("redis_url"), f"test-{uuid.uuid4().hex}"
+    store = RedisTokenStore(url, key=fernet_key, prefix=prefix)
+    raw = redis.from_url(url, decode_responses=True)
+
+    async def write_redis(kind: str, key: str, text: str) -> None:
+        await raw.set(f"{prefix}:record:{kind}:{key}", text, px=60_000)
+
+    async def exists_redis(kind: str, key: str) -> bool:
+        return bool(await raw.exists(f"{prefix}:record:{kind}:{key}"))
+
+    try:
+        yield Keyed(store, write_redis, exists_redis)
+    finally:
+        await store.aclose()
+        await raw.aclose()
+
+
+async def test_with_a_key_a_plain_record_is_absent(keyed: Keyed, caplog: pytest.LogCaptureFixture):
+    # What a forger without the key could write: a record for an issued token's hash, standing for a victim.
+    forged = json.dumps({"user_id": "12345", "note": SECRET})
+    store = keyed.store
+    with caplog.at_level(logging.WARNING, logger="xcourier.auth"):
+        await keyed.write_raw("token", "h1", forged)
+        await keyed.write_raw("token", "h2", forged)
+        await keyed.write_raw("code", "c1", forged)
+        assert await store.get_record("token", "h1") is None
+        assert await keyed.exists_raw("token", "h1")  # a get leaves it (it expires with its ttl)
+        assert await store.take_record("token", "h1") is None
+        assert not await keyed.exists_raw("token", "h1")  # a take deletes it, as it deletes any record it takes
+        assert await store.take_record("token", "h2") is None and await store.get_record("code", "c1") is None
+
+    warnings = [r for r in caplog.records if r.name == "xcourier.auth" and r.levelno == logging.WARNING]
+    assert sorted(str(r.args[0]) for r in warnings) == ["code", "token"]  # once per kind
+    assert SECRET not in caplog.text and "12345" not in caplog.text  # never the record's content
+
+    await store.put_record("token", "h3", {"user_id": "42"}, ttl=60)  # sealed ones are unaffected
+    assert await store.get_record("token", "h3") == {"user_id": "42"}
+    assert await store.take_record("token", "h3") == {"user_id": "42"}
 
 
 # -- leases -----------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ browser to the authorize URL, and exchange the code that comes back to the redir
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -39,34 +40,50 @@ class MemoryTokens:
 
 
 class Browser:
-    """Follows redirects from xcourier's /authorize through X's (the sandbox's) page and back."""
+    """Follows redirects from xcourier's /authorize through its consent page (answering it as told),
+    X's (the sandbox's) page and back, keeping cookies as a browser does."""
 
-    def __init__(self, verify: object = True) -> None:
+    def __init__(self, verify: object = True, *, approve: bool = True) -> None:
         self.result: AuthorizationCodeResult | None = None
         self.visited: list[str] = []
-        self._verify = verify
+        self.approve = approve
+        self.http = httpx.AsyncClient(follow_redirects=False, timeout=20, verify=verify)  # type: ignore[arg-type]
 
     async def open(self, url: str) -> None:
-        async with httpx.AsyncClient(follow_redirects=False, timeout=20, verify=self._verify) as http:  # type: ignore[arg-type]
-            for _ in range(10):
-                self.visited.append(url)
-                if url.startswith(REDIRECT_URI):
-                    query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-                    assert "code" in query, f"sign-in failed: {query}"
-                    self.result = AuthorizationCodeResult(
-                        code=query["code"], state=query.get("state"), iss=query.get("iss")
-                    )
-                    return
-                response = await http.get(url)
-                assert response.status_code in (302, 303, 307), (
-                    f"{url} answered {response.status_code}: {response.text}"
+        for _ in range(12):
+            self.visited.append(url)
+            if url.startswith(REDIRECT_URI):
+                query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+                assert "code" in query, f"sign-in failed: {query}"
+                self.result = AuthorizationCodeResult(
+                    code=query["code"], state=query.get("state"), iss=query.get("iss")
                 )
-                url = response.headers["location"]
+                return
+            response = await self.http.get(url)
+            if response.status_code == 200 and "<form" in response.text:
+                response = await self.answer_consent(url, response.text)
+            assert response.status_code in (302, 303, 307), f"{url} answered {response.status_code}: {response.text}"
+            url = response.headers["location"]
         raise AssertionError(f"too many redirects: {self.visited}")
+
+    async def answer_consent(self, page_url: str, page: str) -> httpx.Response:
+        """Press Approve (or Deny) on xcourier's consent page: a same-origin form post."""
+        action = re.search(r"<form method=post action='([^']+)'>", page)
+        assert action is not None, page
+        fields = dict(re.findall(r"<input type=hidden name=(\w+) value='([^']*)'>", page))
+        parts = urlsplit(page_url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        target = origin + action.group(1)
+        self.visited.append(target)
+        answer = {**fields, "answer": "approve" if self.approve else "deny"}
+        return await self.http.post(target, data=answer, headers={"Origin": origin})
 
     async def code(self) -> AuthorizationCodeResult:
         assert self.result is not None, "the browser never came back with a code"
         return self.result
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
 
 
 def client_metadata() -> OAuthClientMetadata:
@@ -89,6 +106,7 @@ class SignedIn:
 async def sign_in(mcp_url: str, *, client_metadata_url: str | None = None, browser: Browser | None = None) -> SignedIn:
     """The whole OAuth flow, triggered as a real client triggers it: by a 401 from /mcp."""
     storage = MemoryTokens()
+    own_browser = browser is None
     browser = browser or Browser()
     provider = OAuthClientProvider(
         server_url=mcp_url,
@@ -98,11 +116,15 @@ async def sign_in(mcp_url: str, *, client_metadata_url: str | None = None, brows
         callback_handler=browser.code,
         client_metadata_url=client_metadata_url,
     )
-    async with (
-        httpx2.AsyncClient(auth=provider, timeout=30) as http,
-        Client(streamable_http_client(mcp_url, http_client=http), mode="legacy") as client,
-    ):
-        await client.list_tools()
+    try:
+        async with (
+            httpx2.AsyncClient(auth=provider, timeout=30) as http,
+            Client(streamable_http_client(mcp_url, http_client=http), mode="legacy") as client,
+        ):
+            await client.list_tools()
+    finally:
+        if own_browser:
+            await browser.aclose()
     assert storage.tokens is not None and storage.client is not None
     return SignedIn(storage.tokens, storage.client, browser)
 

@@ -144,7 +144,9 @@ async def hosted_in_process(
     try:
         async with open_hosted(settings) as runtime:
             bridge = make_bridge(runtime, settings, public_url, fetch_client=fetch_client)
-            app = hosted_app(build_server(runtime, hosted=bridge, public_url=public_url), bridge, public_url)
+            app = hosted_app(
+                build_server(runtime, hosted=bridge, public_url=public_url), bridge, runtime.store, public_url
+            )
             config = uvicorn.Config(
                 app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=10
             )

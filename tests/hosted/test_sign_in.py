@@ -123,3 +123,29 @@ async def test_when_x_refuses_the_login_the_client_is_sent_back_to_sign_in(launc
         created = await client.call_tool("createPost", {"text": "signed in again"})
     assert not created.is_error, created
     assert author_of(sandbox, created.structured_content["data"]["id"]) == "alice"
+    # The tokens of the refused login stay dead: a new login is not theirs.
+    async with httpx.AsyncClient() as http:
+        stale = await http.post(
+            f"{server.origin}/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": tokens.refresh_token,
+                "client_id": signed.client.client_id,
+            },
+        )
+        assert (stale.status_code, stale.json()["error"]) == (400, "invalid_grant")
+        ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        old = await http.post(server.url, headers={"Authorization": f"Bearer {tokens.access_token}"}, json=ping)
+        assert old.status_code == 401
+
+
+async def test_signing_in_on_a_second_device_keeps_the_first_one_signed_in(launcher, admin, sandbox):
+    server = launcher.start()
+    consent_as(admin, "alice")
+    laptop = (await sign_in(server.url)).tokens
+    phone = (await sign_in(server.url)).tokens
+    for name, device in (("laptop", laptop), ("phone", phone)):
+        async with session(server.url, device.access_token, mode="legacy") as client:
+            created = await client.call_tool("createPost", {"text": f"from the {name}"})
+        assert not created.is_error, created
+        assert author_of(sandbox, created.structured_content["data"]["id"]) == "alice"

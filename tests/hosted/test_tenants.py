@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from xcourier.server.auth import oauth
 from xcourier.server.auth.memory_store import MemoryTokenStore
 from xcourier.server.auth.tokens import LoginRequiredError
 from xcourier.server.hosted.tenants import Tenants
@@ -22,7 +23,8 @@ async def tenants_with(*logins, max_accounts: int = 10) -> Tenants:
     store = MemoryTokenStore()
     for login in logins:
         await store.save(login)
-    return Tenants(store, max_writes_per_hour=None, daily_budget=None, max_accounts=max_accounts)
+    app = oauth.OAuthApp(client_id="client", api_base_url="http://127.0.0.1:9")
+    return Tenants(store, app, max_writes_per_hour=None, daily_budget=None, max_accounts=max_accounts)
 
 
 async def test_each_user_gets_an_account_on_their_own_login():
