@@ -52,9 +52,10 @@ class Entry:
     detail: str = ""
     text: str | None = None  # post text only; a DM's text is never recorded
     write: bool = True
+    account_id: str = ""  # hosted mode: the X user id, which, unlike a username, is never reused
 
     def record(self) -> dict[str, Any]:
-        return {
+        record = {
             "write": self.write,
             "account": self.account,
             "tool": self.tool,
@@ -64,6 +65,7 @@ class Entry:
             "detail": self.detail,
             "text": self.text,
         }
+        return {**record, "account_id": self.account_id} if self.account_id else record
 
     @classmethod
     def from_record(cls, at: float, record: Mapping[str, Any]) -> Entry:
@@ -77,17 +79,19 @@ class Entry:
             detail=str(record.get("detail", "")),
             text=record.get("text"),
             write=bool(record.get("write", True)),
+            account_id=str(record.get("account_id", "")),
         )
 
 
 class AuditLog:
     def __init__(
-        self, store: TokenStore, account: str, *, only_own: bool = False, clock: Callable[[], float] = time.time
+        self, store: TokenStore, account: str, *, account_id: str = "", clock: Callable[[], float] = time.time
     ) -> None:
         self._store = store
         self.account = account
-        # Hosted mode: many users share the store, and each sees (and is limited by) only their own.
-        self._only_own = only_own
+        # Hosted mode: many users share the store, and each sees (and is limited by) only their own,
+        # by user id: a username freed by a rename and taken by someone else doesn't bring its history.
+        self.account_id = account_id
         self._clock = clock
 
     def now(self) -> float:
@@ -105,13 +109,13 @@ class AuditLog:
         write: bool = True,
     ) -> None:
         billed = cost if outcome in _REACHED_X else 0.0
-        entry = Entry(self.now(), self.account, tool, outcome, billed, ids, detail, text, write)
+        entry = Entry(self.now(), self.account, tool, outcome, billed, ids, detail, text, write, self.account_id)
         await self._store.append_audit(entry.at, entry.record())
 
     async def since(self, seconds: float) -> list[Entry]:
         records = await self._store.audit_since(self.now() - seconds)
         entries = [Entry.from_record(at, record) for at, record in records]
-        return [e for e in entries if e.account == self.account] if self._only_own else entries
+        return [e for e in entries if e.account_id == self.account_id] if self.account_id else entries
 
 
 class Guards:

@@ -283,8 +283,11 @@ def _check_exposure(args: argparse.Namespace, environ: dict[str, str]) -> None:
                 "--auth x: X logins of many users are kept in the store, so it must be encrypted: set "
                 "XCOURIER_STORE_KEY to a Fernet key (see README, hosted mode)."
             )
-        if not args.public_url and not is_loopback_host(args.host):
-            raise SettingsError(f"--host {args.host}: give --public-url, the https origin users reach this server at.")
+        if not is_loopback_host(args.host) and not (args.public_url or "").startswith("https://"):
+            raise SettingsError(
+                f"--host {args.host}: give --public-url, the https origin users reach this server at (tokens "
+                "and sign-in codes must not cross a network in the clear)."
+            )
         return
     if args.transport == "http" and not is_loopback_host(args.host):
         if not args.insecure_no_auth:

@@ -88,7 +88,7 @@ class Tenants:
             self._store, tokens, relogin_hint=SIGN_IN_AGAIN, forget_refused=True, app=self._x_app, clock=self._clock
         )
         client = XClient(manager, base_url=self._x_app.api_base_url)
-        audit = AuditLog(self._store, tokens.username, only_own=True, clock=self._clock)
+        audit = AuditLog(self._store, tokens.username, account_id=tokens.user_id, clock=self._clock)
         return Account(
             name=tokens.username,
             client=client,

@@ -49,3 +49,15 @@ def test_insecure_no_auth_binds_anywhere_but_warns(caplog):
         open_server = settings("--transport", "http", "--host", "0.0.0.0", "--insecure-no-auth", env={})
     assert open_server.host == "0.0.0.0" and open_server.auth == "none"
     assert any("without authentication" in record.getMessage() for record in caplog.records)
+
+
+def test_a_public_url_written_with_its_default_port_matches_what_clients_send():
+    hosted = settings("--transport", "http", "--auth", "x", "--public-url", "https://x.example.com:443")
+    assert hosted.public_url == "https://x.example.com"
+    kept = settings("--transport", "http", "--auth", "x", "--public-url", "https://x.example.com:8443")
+    assert kept.public_url == "https://x.example.com:8443"
+
+
+def test_a_public_bind_needs_an_https_public_url():
+    with pytest.raises(SettingsError, match="https origin"):
+        settings("--transport", "http", "--auth", "x", "--host", "0.0.0.0", "--public-url", "http://localhost:8000")
