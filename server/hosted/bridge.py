@@ -157,16 +157,33 @@ class XBridge:
             scopes=authorization_code.scopes,
             resource=authorization_code.resource,
             login=record.get("login"),
+            family=secrets.token_urlsafe(16),
         )
 
     # -- our tokens ------------------------------------------------------------------------------
 
     async def _issue(
-        self, *, client_id: str, subject: str | None, scopes: list[str], resource: str | None, login: object
+        self,
+        *,
+        client_id: str,
+        subject: str | None,
+        scopes: list[str],
+        resource: str | None,
+        login: object,
+        family: str,
     ) -> OAuthToken:
+        """A token pair. Every pair descending from one authorization shares a family, whose current
+        pair is recorded so that a replayed refresh token can end it (OAuth 2.1 reuse detection)."""
         access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         now = self._clock()
-        common = {"client_id": client_id, "subject": subject, "scopes": scopes, "resource": resource, "login": login}
+        common = {
+            "client_id": client_id,
+            "subject": subject,
+            "scopes": scopes,
+            "resource": resource,
+            "login": login,
+            "family": family,
+        }
         await self._store.put_record(
             "access",
             hashed(access),
@@ -179,6 +196,9 @@ class XBridge:
             {**common, "expires_at": int(now + REFRESH_TTL), "access": hashed(access)},
             REFRESH_TTL,
         )
+        await self._store.put_record(
+            "family", family, {"access": hashed(access), "refresh": hashed(refresh)}, REFRESH_TTL
+        )
         return OAuthToken(
             access_token=access,
             expires_in=ACCESS_TTL,
@@ -188,7 +208,15 @@ class XBridge:
 
     async def load_refresh_token(self, client: OAuthClientInformationFull, refresh_token: str) -> RefreshToken | None:
         record = await self._store.get_record("refresh", hashed(refresh_token))
-        if record is None or not await self._login_lives(record):
+        if record is None:
+            spent = await self._store.get_record("spent", hashed(refresh_token))
+            if spent is not None:
+                # Used before: whoever holds the newer pair may be a thief (or the owner, if the thief
+                # came first). Ending the whole family sends the owner through sign-in again.
+                logger.warning("a refresh token was used twice; ended that grant (client %s)", spent.get("client_id"))
+                await self._end_family(str(spent["family"]))
+            return None
+        if not await self._login_lives(record):
             return None
         return RefreshToken(token=refresh_token, **_fields(record, RefreshToken))
 
@@ -198,6 +226,9 @@ class XBridge:
         record = await self._store.take_record("refresh", hashed(refresh_token.token))
         if record is None:
             raise TokenError("invalid_grant", "refresh token was already used or revoked")
+        family = str(record.get("family") or secrets.token_urlsafe(16))
+        spent = {"family": family, "client_id": record.get("client_id")}
+        await self._store.put_record("spent", hashed(refresh_token.token), spent, REFRESH_TTL)
         await self._store.delete_record("access", str(record["access"]))
         return await self._issue(
             client_id=refresh_token.client_id,
@@ -205,6 +236,7 @@ class XBridge:
             scopes=scopes,
             resource=refresh_token.resource,
             login=record.get("login"),
+            family=family,
         )
 
     async def load_access_token(self, token: str) -> AccessToken | None:
@@ -234,6 +266,12 @@ class XBridge:
                 if record.get("client_id") == client_id:
                     await self._revoke(hashed(token), kind)
                 return
+
+    async def _end_family(self, family: str) -> None:
+        current = await self._store.take_record("family", family)
+        if current is not None:
+            await self._store.delete_record("access", str(current["access"]))
+            await self._store.delete_record("refresh", str(current["refresh"]))
 
     async def _revoke(self, token_hash: str, kind: str) -> None:
         other = "refresh" if kind == "access" else "access"

@@ -406,3 +406,19 @@ async def test_a_code_needs_its_verifier_and_is_redeemed_once(launcher, admin):
         assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant", replay.text
 
     assert (await post_mcp(server.url, granted["access_token"])).status_code == 200
+
+
+async def test_a_refresh_token_used_twice_ends_the_whole_grant(launcher, admin):
+    server = launcher.start()
+    consent_as(admin, "alice")
+    signed = await sign_in(server.url)
+    rotated = await refresh(server.origin, signed.client, signed.tokens.refresh_token or "")
+    assert rotated.status_code == 200, rotated.text
+    newer = rotated.json()
+    assert (await post_mcp(server.url, newer["access_token"])).status_code == 200
+    # The old refresh token again: someone kept a copy. The grant ends, the newer pair included.
+    replay = await refresh(server.origin, signed.client, signed.tokens.refresh_token or "")
+    assert (replay.status_code, replay.json()["error"]) == (400, "invalid_grant")
+    assert_invalid_token(await post_mcp(server.url, newer["access_token"]), server.origin)
+    dead = await refresh(server.origin, signed.client, newer["refresh_token"])
+    assert (dead.status_code, dead.json()["error"]) == (400, "invalid_grant")
