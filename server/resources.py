@@ -45,7 +45,7 @@ def register(server: MCPServer, runtime: Runtime) -> None:
         try:
             name = validation.username(username)
             watched = runtime.watcher.recent(name)
-            if watched is not None and runtime.hosted and runtime.account not in watched.callers.values():
+            if watched is not None and runtime.hosted and runtime.caller.user_id not in watched.callers.values():
                 # Polled with another user's login: this caller reads with their own, which X checks.
                 watched = None
             if watched is not None:
@@ -96,4 +96,4 @@ def register(server: MCPServer, runtime: Runtime) -> None:
     )
     async def watcher_status() -> str:
         # Hosted: other users' subscriptions are theirs to know.
-        return json.dumps(runtime.watcher.status(caller=runtime.account if runtime.hosted else None))
+        return json.dumps(runtime.watcher.status(caller=runtime.caller.user_id if runtime.hosted else None))

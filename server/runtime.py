@@ -79,6 +79,7 @@ class Account:
     tokens: TokenProvider
     audit: AuditLog
     guards: Guards
+    user_id: str = ""  # hosted: the X user id (a username can pass to someone else)
 
 
 class NoCallerError(RuntimeError):
@@ -247,7 +248,7 @@ def tools_for(settings: Settings) -> tuple[ToolSpec, ...]:
 
 def open_configured_store(settings: Settings) -> TokenStore:
     try:
-        return open_store(settings.store)
+        return open_store(settings.store, sealed_only=settings.auth == "x")
     except StoreError as exc:
         raise SettingsError(str(exc)) from None
 

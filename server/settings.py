@@ -103,7 +103,13 @@ def check_public_url(url: str) -> str:
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+    ):
         raise SettingsError(f"--public-url {url!r}: expected an origin such as https://xcourier.example.com.")
     if parts.path not in ("", "/"):
         raise SettingsError(f"--public-url {url!r}: give the origin only; MCP is served at /mcp under it.")
@@ -114,4 +120,5 @@ def check_public_url(url: str) -> str:
     default_port = {"https": 443, "http": 80}[parts.scheme]
     # Clients send Host without a default port; an origin written with one would never match it.
     netloc = parts.netloc.removesuffix(f":{default_port}") if parts.port == default_port else parts.netloc
-    return f"{parts.scheme}://{netloc}"
+    # Browsers send Origin in lower case; the comparison with it is exact.
+    return f"{parts.scheme}://{netloc.lower()}"

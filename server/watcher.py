@@ -64,7 +64,7 @@ class Reader(Protocol):
     def tokens(self) -> TokenProvider: ...
 
     @property
-    def name(self) -> str: ...
+    def user_id(self) -> str: ...
 
 
 class SubscriberTokens(Protocol):
@@ -85,7 +85,7 @@ class Watched:
     cursor: str | None
     recent: deque[Post] = field(default_factory=lambda: deque(maxlen=RECENT))
     uris: dict[Hashable, str] = field(default_factory=dict)  # subscriber -> the URI it used
-    callers: dict[Hashable, str] = field(default_factory=dict)  # hosted: subscriber -> whose subscription
+    callers: dict[Hashable, str] = field(default_factory=dict)  # hosted: subscriber -> the X user id behind it
     next_due: float = 0.0
     last_polled: float = 0.0
     interval: float = DEFAULT_MIN_INTERVAL
@@ -153,7 +153,7 @@ class Watcher:
                 await timeline.newest_posts(reader.client, watched.user_id, 5)
             watched.uris[subscriber] = uri
             if reader is not None:
-                watched.callers[subscriber] = reader.name
+                watched.callers[subscriber] = reader.user_id
                 if self._subscriber_tokens is not None:
                     self._subscriber_tokens.add(subscriber, reader.tokens)
         self._wakeup.set()
@@ -168,7 +168,11 @@ class Watcher:
                 del self._watched[key]
                 logger.info("newPost watcher: stopped watching @%s", watched.username)
                 if self.fleet is not None and watched.held:
-                    await self.fleet.release(self._cursor_key(watched.username))
+                    try:
+                        await self.fleet.release(self._cursor_key(watched.username))
+                    except Exception:
+                        # The lease then runs out by itself; the unsubscription must finish regardless.
+                        logger.exception("newPost watcher: could not release the lease on @%s", watched.username)
         if self._subscriber_tokens is not None and not any(subscriber in w.uris for w in self._watched.values()):
             self._subscriber_tokens.discard(subscriber)
 
@@ -194,7 +198,7 @@ class Watcher:
         return self._watched.get(username.lower())
 
     def status(self, caller: str | None = None) -> dict[str, Any]:
-        """What is watched and how; for a hosted `caller`, only their own subscriptions."""
+        """What is watched and how; for a hosted `caller` (an X user id), only their own subscriptions."""
         budget = {
             endpoint: {"limit": rl.limit, "remaining": rl.remaining, "reset_at": _iso(rl.reset_at)}
             for endpoint, rl in self._client.rate_limits.items()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import logging
 import math
 import secrets
 import uuid
@@ -21,6 +22,8 @@ import anyio
 
 from .store import StaleLockError, StoreError, check_lease_ttl, open_record, seal_record
 from .tokenset import TokenSet
+
+logger = logging.getLogger("xcourier.auth")
 
 LOCK_TTL_MS = 60_000  # longer than a refresh can take (the HTTP timeout is 30 s)
 
@@ -56,7 +59,9 @@ return 0
 
 
 class RedisTokenStore:
-    def __init__(self, url: str, *, key: str | None = None, prefix: str = "xcourier") -> None:
+    def __init__(
+        self, url: str, *, key: str | None = None, prefix: str = "xcourier", sealed_only: bool = False
+    ) -> None:
         import redis.asyncio as redis
 
         from .store import fernet_for
@@ -65,6 +70,8 @@ class RedisTokenStore:
         self._redis = redis.from_url(url, decode_responses=True)
         self._fernet = fernet_for(key) if key else None
         self._prefix = prefix
+        # Hosted mode: a login whose secrets aren't sealed with the key was not written by xcourier.
+        self._sealed_only = sealed_only and key is not None
         self._warned: set[str] = set()  # kinds of unsealed record already logged (see open_record)
 
     def _key(self, *parts: str) -> str:
@@ -87,7 +94,15 @@ class RedisTokenStore:
 
     async def load_user(self, user_id: str) -> TokenSet | None:
         record = await self._redis.get(self._key("tokens", user_id))
-        return None if record is None else self._decode(json.loads(record))
+        if record is None:
+            return None
+        decoded = json.loads(record)
+        if self._sealed_only and not decoded.get("encrypted"):
+            logger.warning(
+                "refused an unsealed login in %s (user id %s): not written by xcourier", self.location, user_id
+            )
+            return None
+        return self._decode(decoded)
 
     async def save(self, tokens: TokenSet) -> None:
         fence = _fence.get()

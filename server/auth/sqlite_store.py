@@ -8,6 +8,7 @@ side file: the kernel drops it when the holder dies, so a crash can't wedge the 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -22,6 +23,8 @@ import anyio.to_thread
 
 from .store import StoreError, check_lease_ttl, fernet_for, open_record, seal_record
 from .tokenset import TokenSet
+
+logger = logging.getLogger("xcourier.auth")
 
 T = TypeVar("T")
 
@@ -69,8 +72,17 @@ _COLUMNS = "user_id, username, scopes, expires_at, api_base_url, client_id, vers
 
 
 class SQLiteTokenStore:
-    def __init__(self, path: Path, *, key: str | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        key: str | None = None,
+        sealed_only: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path = path
+        # Hosted mode: a login whose secrets aren't sealed with the key was not written by xcourier.
+        self._sealed_only = sealed_only and key is not None
         self._clock = clock  # for records' and leases' expiry
         self.location = str(path)
         self._fernet = fernet_for(key) if key else None
@@ -142,6 +154,11 @@ class SQLiteTokenStore:
             return db.execute(f"SELECT {_COLUMNS} FROM token_sets WHERE user_id = ?", (user_id,)).fetchone()
 
         row = await self._run(work)
+        if row is not None and self._sealed_only and not row[8]:
+            logger.warning(
+                "refused an unsealed login in %s (user id %s): not written by xcourier", self.location, user_id
+            )
+            return None
         return None if row is None else self._decode(row)
 
     async def save(self, tokens: TokenSet) -> None:

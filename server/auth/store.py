@@ -116,7 +116,9 @@ def default_store_path() -> Path:
     return Path(user_data_dir("xcourier", appauthor=False)) / "xcourier.db"
 
 
-def open_store(location: str | None = None, *, environ: dict[str, str] | None = None) -> TokenStore:
+def open_store(
+    location: str | None = None, *, environ: dict[str, str] | None = None, sealed_only: bool = False
+) -> TokenStore:
     """The store named by --store / XCOURIER_STORE, else SQLite in the user data directory."""
     env = os.environ if environ is None else environ
     target = location or env.get(ENV_STORE) or str(default_store_path())
@@ -124,12 +126,12 @@ def open_store(location: str | None = None, *, environ: dict[str, str] | None = 
     if target.startswith(("redis://", "rediss://", "unix://")):
         from .redis_store import RedisTokenStore
 
-        return RedisTokenStore(target, key=key)
+        return RedisTokenStore(target, key=key, sealed_only=sealed_only)
     if "://" in target and not target.startswith("sqlite://"):
         raise StoreError(f"--store {target}: unsupported store; give a file path (SQLite) or a redis:// URL.")
     from .sqlite_store import SQLiteTokenStore
 
-    return SQLiteTokenStore(Path(target.removeprefix("sqlite://")).expanduser(), key=key)
+    return SQLiteTokenStore(Path(target.removeprefix("sqlite://")).expanduser(), key=key, sealed_only=sealed_only)
 
 
 def fernet_for(key: str) -> Any:

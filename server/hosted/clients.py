@@ -60,8 +60,19 @@ class ClientRegistry:
         if cached is not None and cached[0] > self._clock():
             self._documents.move_to_end(url)
             return cached[1]
-        async with self._fetching:
+        try:
+            self._fetching.acquire_nowait()
+        except anyio.WouldBlock:
+            # Busy (perhaps someone naming slow URLs on purpose): a known client keeps its last good
+            # document; an unknown one is refused now rather than queued behind the others.
+            logger.warning("client metadata document %s not fetched: too many fetches in progress", url)
+            return cached[1] if cached is not None else None
+        try:
             client = await self._fetch_document(url)
+        finally:
+            self._fetching.release()
+        if client is None and cached is not None and cached[1] is not None:
+            return cached[1]  # a failed refetch doesn't lock out a client whose document was good
         keep = DOCUMENT_CACHE_SECONDS if client is not None else REFUSAL_CACHE_SECONDS
         self._documents[url] = (self._clock() + keep, client)
         self._documents.move_to_end(url)

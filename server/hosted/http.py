@@ -50,7 +50,8 @@ def auth_settings(public_url: str) -> AuthSettings:
 def make_bridge(runtime: Runtime, settings: Settings, public_url: str, *, fetch_client: Any = None) -> XBridge:
     if runtime.store is None or not settings.x_client_id:
         raise SettingsError("hosted mode needs a store and the X app's client id")
-    fetcher = RemoteFetcher(allowed_hosts=settings.client_metadata_allowed_hosts, http=fetch_client)
+    # A short timeout: a sign-in waits on this fetch, and slow hosts mustn't hold the fetch slots.
+    fetcher = RemoteFetcher(allowed_hosts=settings.client_metadata_allowed_hosts, http=fetch_client, timeout=5.0)
     x_app = oauth.OAuthApp(
         client_id=settings.x_client_id, client_secret=settings.x_client_secret, api_base_url=settings.api_base_url
     )

@@ -72,7 +72,9 @@ class SignInPages:
         if pending is None:
             return _expired()
         client = html.escape(pending.get("client_name") or pending["client_id"])
-        destination = html.escape(urlsplit(pending["redirect_uri"]).netloc or pending["redirect_uri"])
+        redirect = urlsplit(pending["redirect_uri"])
+        # Scheme and host only: a user part ("trusted.example@evil.example") must not pass for the host.
+        destination = html.escape(f"{redirect.scheme}://{redirect.hostname or ''}")
         body = (
             f"<p><b>{client}</b> asks to act on your X account through xcourier: post, delete, like, repost "
             f"and send direct messages as you.</p><p>After you approve, X asks you to sign in; you are then "
@@ -134,7 +136,9 @@ class SignInPages:
         if pending is None:
             return _expired()
         cookie = request.cookies.get(self._cookie(state), "")
-        if not hmac.compare_digest(hashed(cookie), str(pending["binding"])):
+        if not hmac.compare_digest(hashed(cookie), str(pending.get("binding", ""))):
+            # Used up: the link (with X's code in it) must not be finishable by whoever approved it.
+            await self._store.take_record("pending", hashed(state))
             logger.warning("X sign-in came back in a browser that did not approve it; refused")
             return _page(
                 400,
@@ -178,17 +182,31 @@ class SignInPages:
             return _redirect(
                 back, error="temporarily_unavailable", error_description="X could not be reached.", state=client_state
             )
-        login = await self._continue_lineage(login)
-        await self._store.save(login)
+        async with self._store.refresh_lock(login.user_id):  # no rotation or removal in between
+            login = await self._continue_lineage(login)
+            await self._store.save(login)
         ours = await bridge.issue_code(pending, login)
         logger.info("@%s signed in through X for MCP client %s", login.username, pending["client_id"])
         return _redirect(back, code=ours, state=client_state, iss=bridge.issuer)
 
     async def _continue_lineage(self, login: TokenSet) -> TokenSet:
         """Signing in again (another device) continues the user's login, so their other clients'
-        tokens keep working; after X refused it and it was removed, the new login starts afresh."""
+        tokens keep working, but only if X still honours that login. Someone who revoked the app on
+        X (a stolen grant?) and signs in again at once must not bring the old grants back."""
         current = await self._store.load_user(login.user_id)
-        return replace(login, logged_in_at=current.logged_in_at) if current is not None else login
+        if current is None or not current.refresh_token:
+            return login
+        try:
+            # A refresh is the one question X answers truthfully about a login. The pair it returns is
+            # dropped (the new login replaces it) rather than revoked: X may end all of the user's
+            # grants to the app on a revocation, the new one included.
+            await oauth.refresh(self._bridge.x_app, current.refresh_token)
+        except (oauth.GrantRejected, oauth.OAuthUnavailable) as exc:
+            logger.info(
+                "@%s signed in again; the previous login is not honoured (%s): a fresh start", login.username, exc
+            )
+            return login
+        return replace(login, logged_in_at=current.logged_in_at)
 
 
 def _expired() -> HTMLResponse:

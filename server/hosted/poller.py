@@ -31,8 +31,8 @@ class SubscriberTokens:
         self._providers.pop(subscriber, None)
 
     def _candidates(self) -> list[TokenProvider]:
-        wanted = polling_for.get()
-        newest_first = [p for s, p in reversed(self._providers.items()) if wanted is None or s in wanted]
+        wanted = polling_for.get() or frozenset()  # outside a poll nobody's login is offered
+        newest_first = [p for s, p in reversed(self._providers.items()) if s in wanted]
         return list(dict.fromkeys(newest_first))  # one subscriber's several subscriptions share a login
 
     def _forget(self, provider: TokenProvider) -> None:

@@ -44,7 +44,9 @@ async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.t
         store,
         cursor_scope=settings.api_base_url,
         min_interval=settings.poll_interval,
-        use_search=settings.watch_search,
+        # Never folded into searches: one search runs on one subscriber's login, which may not see
+        # every user in the batch (protected accounts), and their posts would be skipped.
+        use_search=False,
         clock=clock,
         reader=lambda: runtime_holder[0].caller,
         subscriber_tokens=subscriber_tokens,

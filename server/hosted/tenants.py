@@ -77,8 +77,10 @@ class Tenants:
         if excess <= 0:
             return
         idle = [user_id for user_id in self._accounts if user_id not in self._in_use and user_id != keep]
-        for user_id in idle[:excess]:
-            await self._accounts.pop(user_id).client.aclose()
+        # All out of the table before the first await: a request arriving meanwhile builds a new one.
+        closing = [self._accounts.pop(user_id) for user_id in idle[:excess]]
+        for account in closing:
+            await account.client.aclose()
 
     async def _open(self, user_id: str) -> Account:
         tokens = await self._store.load_user(user_id)
@@ -91,6 +93,7 @@ class Tenants:
         audit = AuditLog(self._store, tokens.username, account_id=tokens.user_id, clock=self._clock)
         return Account(
             name=tokens.username,
+            user_id=tokens.user_id,
             client=client,
             users=UserDirectory(client),
             tokens=manager,

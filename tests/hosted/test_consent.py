@@ -48,7 +48,7 @@ async def test_the_consent_page_names_the_client_and_a_denial_goes_back_as_acces
         consent_url = await start_authorization(http, server, "Evil <b>Corp</b>")
         page = await http.get(consent_url)
     assert page.status_code == 200
-    assert "Evil &lt;b&gt;Corp&lt;/b&gt;" in page.text and "127.0.0.1:9" in page.text  # escaped; the redirect host
+    assert "Evil &lt;b&gt;Corp&lt;/b&gt;" in page.text and "http://127.0.0.1" in page.text  # escaped; the redirect host
     assert (
         page.headers["x-frame-options"] == "DENY"
         and "frame-ancestors 'none'" in page.headers["content-security-policy"]
@@ -85,7 +85,6 @@ async def test_a_sign_in_approved_in_one_browser_cannot_be_finished_in_another(l
     approved = await attacker.answer_consent(consent_url, page.text)
     x_page = approved.headers["location"]
     assert "/i/oauth2/authorize" in x_page
-    await attacker.aclose()
 
     # The victim opens the X link they were sent, and approves the app on X, signed in as themselves.
     consent_as(admin, "carol")
@@ -96,5 +95,9 @@ async def test_a_sign_in_approved_in_one_browser_cannot_be_finished_in_another(l
     assert back.status_code == 400
     assert "started somewhere else" in back.text
     assert "location" not in back.headers  # no code goes anywhere
+    # Nor can the victim be asked for that link: the attempt used the sign-in up.
+    retried = await attacker.http.get(at_x.headers["location"])
+    await attacker.aclose()
+    assert retried.status_code == 400 and "expired or was already used" in retried.text
     # X's code was never exchanged, so nothing of carol's was stored.
     assert admin.http.get("/oauth/grants").raise_for_status().json()["grants"]["authorization_code"] == 0

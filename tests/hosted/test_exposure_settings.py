@@ -54,8 +54,10 @@ def test_insecure_no_auth_binds_anywhere_but_warns(caplog):
 def test_a_public_url_written_with_its_default_port_matches_what_clients_send():
     hosted = settings("--transport", "http", "--auth", "x", "--public-url", "https://x.example.com:443")
     assert hosted.public_url == "https://x.example.com"
-    kept = settings("--transport", "http", "--auth", "x", "--public-url", "https://x.example.com:8443")
-    assert kept.public_url == "https://x.example.com:8443"
+    kept = settings("--transport", "http", "--auth", "x", "--public-url", "https://X.Example.com:8443")
+    assert kept.public_url == "https://x.example.com:8443"  # as browsers write an Origin
+    with pytest.raises(SettingsError, match="origin"):
+        settings("--transport", "http", "--auth", "x", "--public-url", "https://trusted.example@evil.example")
 
 
 def test_a_public_bind_needs_an_https_public_url():

@@ -149,3 +149,23 @@ async def test_signing_in_on_a_second_device_keeps_the_first_one_signed_in(launc
             created = await client.call_tool("createPost", {"text": f"from the {name}"})
         assert not created.is_error, created
         assert author_of(sandbox, created.structured_content["data"]["id"]) == "alice"
+
+
+async def test_revoking_on_x_and_signing_in_again_at_once_ends_the_old_grants(launcher, admin, sandbox):
+    server = launcher.start()
+    consent_as(admin, "alice")
+    earlier = sandbox.sandbox.oauth.issued_refresh_tokens()
+    old = (await sign_in(server.url)).tokens
+    (x_refresh_token,) = sandbox.sandbox.oauth.issued_refresh_tokens() - earlier
+    # Revoked on X, and straight back in: no call in between told xcourier the old login died.
+    httpx.post(
+        f"{sandbox.base_url}/2/oauth2/revoke", data={"token": x_refresh_token, "client_id": PUBLIC_CLIENT_ID}
+    ).raise_for_status()
+    new = (await sign_in(server.url)).tokens
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    async with httpx.AsyncClient() as http:
+        stale = await http.post(server.url, headers={"Authorization": f"Bearer {old.access_token}"}, json=ping)
+    assert stale.status_code == 401  # whoever held the old grant lost it
+    async with session(server.url, new.access_token, mode="legacy") as client:
+        created = await client.call_tool("createPost", {"text": "after a fresh start"})
+    assert not created.is_error, created

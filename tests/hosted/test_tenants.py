@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from cryptography.fernet import Fernet
 
 from xcourier.server.auth import oauth
 from xcourier.server.auth.memory_store import MemoryTokenStore
+from xcourier.server.auth.sqlite_store import SQLiteTokenStore
 from xcourier.server.auth.tokens import LoginRequiredError
 from xcourier.server.hosted.tenants import Tenants
 
@@ -53,3 +55,12 @@ async def test_idle_accounts_past_the_limit_are_closed_but_never_one_in_use():
     assert await tenants.account(CAROL.user_id) is not carol  # rebuilt from the store; idle alice is closed
     assert await tenants.account(ALICE.user_id) is not alice
     await tenants.aclose()
+
+
+async def test_with_a_key_hosted_stores_refuse_a_login_that_was_not_sealed(tmp_path):
+    # Someone who can write to the store but lacks the key must not plant a login for a user.
+    path = tmp_path / "store.db"
+    await SQLiteTokenStore(path).save(ALICE)  # written in the clear
+    key = Fernet.generate_key().decode()
+    assert await SQLiteTokenStore(path, key=key, sealed_only=True).load_user(ALICE.user_id) is None
+    assert await SQLiteTokenStore(path, key=key).load_user(ALICE.user_id) == ALICE  # local stores stay readable
