@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -44,14 +43,14 @@ class Fleet:
         self,
         store: TokenStore,
         *,
+        instance: str,  # this process's name in leases and news, unique across the fleet
         lease_ttl: float = DEFAULT_LEASE_TTL,
         feed: UpdateFeed | None = None,
-        instance: str | None = None,
     ) -> None:
         self._store = store
+        self.instance = instance
         self.lease_ttl = lease_ttl
         self.feed = feed
-        self.instance = instance or uuid.uuid4().hex
 
     async def hold(self, key: str) -> bool:
         return await self._store.hold_lease(f"watch|{key}", self.instance, self.lease_ttl)

@@ -90,6 +90,13 @@ class NoCallerError(RuntimeError):
 acting: ContextVar[Account | None] = ContextVar("xcourier_acting_account", default=None)
 
 
+def acting_account() -> Account:
+    account = acting.get()
+    if account is None:
+        raise NoCallerError("no authenticated caller for this request")
+    return account
+
+
 @dataclass
 class Runtime:
     media: MediaLoader
@@ -112,10 +119,9 @@ class Runtime:
 
     @property
     def caller(self) -> Account:
-        account = acting.get() or self.home
-        if account is None:
-            raise NoCallerError("no authenticated caller for this request")
-        return account
+        if self.home is not None and acting.get() is None:
+            return self.home  # a local server: its one account
+        return acting_account()
 
     @property
     def client(self) -> XClient:

@@ -361,8 +361,8 @@ class Watcher:
 
     async def receive(self, key: str, posts: list[Post]) -> None:
         """News from the instance polling this user: what it found, already committed to the store."""
-        watched = next((w for w in self._watched.values() if self._cursor_key(w.username) == key), None)
-        if watched is None:
+        watched = self._watched.get(key.rpartition("|")[2])
+        if watched is None or self._cursor_key(watched.username) != key:
             return
         fresh = [p for p in posts if p.author_id == watched.user_id and timeline.newer(p.id, watched.cursor)]
         if not fresh:

@@ -110,42 +110,12 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server on a unix socket of its own (.ci/run installs the Debian package)."""
     import os
     import shutil
-    import subprocess
-    import threading
 
     if shutil.which("redis-server") is None:
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed; .ci/run must install it")
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    folder = tmp_path_factory.mktemp("redis")
-    socket_path = folder / "redis.sock"
-    process = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            "0",
-            "--unixsocket",
-            str(socket_path),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        for _ in range(200):  # bounded: redis says so within a few lines of starting
-            line = process.stdout.readline()
-            if not line or "ready to accept connections" in line.lower():
-                break
-        assert socket_path.exists(), "redis-server did not start"
-        # Keep draining its log so a full pipe can never stall it.
-        threading.Thread(target=lambda: [None for _ in iter(process.stdout.readline, "")], daemon=True).start()
-        yield f"unix://{socket_path}"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    from .redis_server import redis_server
+
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -18,7 +19,7 @@ from ..audit import DEFAULT_PRICES
 from ..auth import oauth
 from ..auth.store import ENV_STORE, ENV_STORE_KEY
 from ..fleet import Fleet, RedisFeed, UpdateFeed
-from ..runtime import Policy, Runtime, open_configured_store, tools_for
+from ..runtime import Policy, Runtime, acting_account, open_configured_store, tools_for
 from ..settings import Settings
 from ..watcher import Watcher
 from .poller import SubscriberTokens
@@ -32,12 +33,12 @@ async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.t
     store = open_configured_store(settings)
     subscriber_tokens = SubscriberTokens()
     poller = XClient(subscriber_tokens, base_url=settings.api_base_url)
-    fleet = Fleet(store, lease_ttl=settings.lease_ttl)
+    instance = uuid.uuid4().hex
     feed: UpdateFeed | None = None
     target = settings.store or os.environ.get(ENV_STORE) or ""
     if target.startswith(("redis://", "rediss://", "unix://")):
-        feed = fleet.feed = RedisFeed(target, instance=fleet.instance, key=os.environ.get(ENV_STORE_KEY))
-    runtime_holder: list[Runtime] = []
+        feed = RedisFeed(target, instance=instance, key=os.environ.get(ENV_STORE_KEY))
+    fleet = Fleet(store, lease_ttl=settings.lease_ttl, feed=feed, instance=instance)
     watcher = Watcher(
         poller,
         UserDirectory(poller),
@@ -48,7 +49,7 @@ async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.t
         # every user in the batch (protected accounts), and their posts would be skipped.
         use_search=False,
         clock=clock,
-        reader=lambda: runtime_holder[0].caller,
+        reader=acting_account,  # subscriptions are made in requests: the caller's
         subscriber_tokens=subscriber_tokens,
         fleet=fleet,
     )
@@ -72,7 +73,6 @@ async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.t
         store=store,
         tenants=tenants,
     )
-    runtime_holder.append(runtime)
     logger.info(
         "hosted mode: users sign in with X at %s; store %s%s",
         settings.api_base_url,

@@ -34,11 +34,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shutil
-import subprocess
 import tempfile
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +49,7 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from ..hosted.signin import sign_in
+from ..redis_server import redis_server
 from .common import Process, SandboxProcess, child_env, percentile, summary, table, write_results, xcourier_command
 
 TOOLS = ("getNewPosts", "likePost")
@@ -62,44 +61,6 @@ STARTUP = 60.0
 
 
 # ---- processes ----------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def redis_server(folder: Path) -> Iterator[str]:
-    """A redis-server of its own on a unix socket (as tests/conftest.py's redis_url fixture starts it)."""
-    socket_path = folder / "redis.sock"
-    process = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            "0",
-            "--unixsocket",
-            str(socket_path),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        for _ in range(200):  # bounded: redis says so within a few lines of starting
-            line = process.stdout.readline()
-            if not line or "ready to accept connections" in line.lower():
-                break
-        if not socket_path.exists():
-            raise RuntimeError("redis-server did not start")
-        stdout = process.stdout
-        threading.Thread(target=lambda: [None for _ in iter(stdout.readline, "")], daemon=True).start()
-        yield f"unix://{socket_path}"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def serve_http(stack: contextlib.ExitStack, args: list[str], env: dict[str, str]) -> tuple[Process, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import secrets
 import socket
 import time
@@ -34,73 +33,21 @@ from xcourier.server.settings import Settings
 from xcourier.tools.fetch import RemoteFetcher
 
 from .conftest import STORE_KEY
-from .signin import REDIRECT_URI, Browser, sign_in
+from .signin import (
+    REDIRECT_URI,
+    Browser,
+    assert_invalid_token,
+    credentials,
+    post_mcp,
+    refresh,
+    revoke,
+    sign_in,
+)
 from .test_sign_in import consent_as
 
 pytestmark = pytest.mark.anyio
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "tests", "version": "0"}},
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
-
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def challenge(response: httpx.Response) -> dict[str, str]:
-    """The parameters of a Bearer WWW-Authenticate challenge."""
-    header = response.headers.get("www-authenticate", "")
-    scheme, _, params = header.partition(" ")
-    assert scheme == "Bearer", header
-    return dict(re.findall(r'([\w-]+)="([^"]*)"', params))
-
-
-async def post_mcp(
-    url: str, token: str | None = None, *, origin: str | None = None, host: str | None = None
-) -> httpx.Response:
-    """An MCP initialize request, as a client's first request: only the token and headers vary."""
-    headers = dict(MCP_HEADERS)
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    if origin is not None:
-        headers["Origin"] = origin
-    if host is not None:
-        headers["Host"] = host
-    async with httpx.AsyncClient(timeout=20, trust_env=False) as http:
-        return await http.post(url, json=INITIALIZE, headers=headers)
-
-
-def assert_invalid_token(response: httpx.Response, origin: str) -> None:
-    assert response.status_code == 401, response.text
-    params = challenge(response)
-    assert params["error"] == "invalid_token"
-    assert params["resource_metadata"] == f"{origin}/.well-known/oauth-protected-resource/mcp"
-
-
-def credentials(client: OAuthClientInformationFull) -> dict[str, str]:
-    form = {"client_id": client.client_id or ""}
-    if client.client_secret:
-        form["client_secret"] = client.client_secret
-    return form
-
-
-async def revoke(origin: str, client: OAuthClientInformationFull, token: str) -> None:
-    form = {"token": token, **credentials(client)}
-    async with httpx.AsyncClient(timeout=20, trust_env=False) as http:
-        response = await http.post(f"{origin}/revoke", data=form)
-    assert response.status_code == 200, response.text
-
-
-async def refresh(origin: str, client: OAuthClientInformationFull, refresh_token: str) -> httpx.Response:
-    async with httpx.AsyncClient(timeout=20, trust_env=False) as http:
-        return await http.post(
-            f"{origin}/token",
-            data={"grant_type": "refresh_token", "refresh_token": refresh_token, **credentials(client)},
-        )
 
 
 @dataclass

@@ -11,7 +11,7 @@ import redis
 from xcourier.server.sandbox import PUBLIC_CLIENT_ID
 
 from ..conftest import Admin
-from .signin import session, sign_in
+from .signin import post_mcp, refresh, session, sign_in
 
 pytestmark = pytest.mark.anyio
 
@@ -101,21 +101,9 @@ async def test_when_x_refuses_the_login_the_client_is_sent_back_to_sign_in(launc
         refused = await client.call_tool("createPost", {"text": "after the app was revoked"})
     assert refused.is_error and "Sign in again" in refused.content[0].text
     # Our tokens stood for that X login: now a 401, which sends an MCP client through sign-in again...
-    async with httpx.AsyncClient() as http:
-        answer = await http.post(
-            server.url,
-            headers={"Authorization": f"Bearer {tokens.access_token}"},
-            json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
-        )
-        assert answer.status_code == 401
-        renewed = await http.post(
-            f"{server.origin}/token",
-            data={
-                "grant_type": "refresh_token",
-                "refresh_token": tokens.refresh_token,
-                "client_id": signed.client.client_id,
-            },
-        )
+    answer = await post_mcp(server.url, tokens.access_token)
+    assert answer.status_code == 401
+    renewed = await refresh(server.origin, signed.client, tokens.refresh_token or "")
     assert (renewed.status_code, renewed.json()["error"]) == (400, "invalid_grant")
     # ... which works, and acts again.
     again = (await sign_in(server.url)).tokens
@@ -124,19 +112,10 @@ async def test_when_x_refuses_the_login_the_client_is_sent_back_to_sign_in(launc
     assert not created.is_error, created
     assert author_of(sandbox, created.structured_content["data"]["id"]) == "alice"
     # The tokens of the refused login stay dead: a new login is not theirs.
-    async with httpx.AsyncClient() as http:
-        stale = await http.post(
-            f"{server.origin}/token",
-            data={
-                "grant_type": "refresh_token",
-                "refresh_token": tokens.refresh_token,
-                "client_id": signed.client.client_id,
-            },
-        )
-        assert (stale.status_code, stale.json()["error"]) == (400, "invalid_grant")
-        ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
-        old = await http.post(server.url, headers={"Authorization": f"Bearer {tokens.access_token}"}, json=ping)
-        assert old.status_code == 401
+    stale = await refresh(server.origin, signed.client, tokens.refresh_token or "")
+    assert (stale.status_code, stale.json()["error"]) == (400, "invalid_grant")
+    old = await post_mcp(server.url, tokens.access_token)
+    assert old.status_code == 401
 
 
 async def test_signing_in_on_a_second_device_keeps_the_first_one_signed_in(launcher, admin, sandbox):
@@ -162,9 +141,7 @@ async def test_revoking_on_x_and_signing_in_again_at_once_ends_the_old_grants(la
         f"{sandbox.base_url}/2/oauth2/revoke", data={"token": x_refresh_token, "client_id": PUBLIC_CLIENT_ID}
     ).raise_for_status()
     new = (await sign_in(server.url)).tokens
-    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
-    async with httpx.AsyncClient() as http:
-        stale = await http.post(server.url, headers={"Authorization": f"Bearer {old.access_token}"}, json=ping)
+    stale = await post_mcp(server.url, old.access_token)
     assert stale.status_code == 401  # whoever held the old grant lost it
     async with session(server.url, new.access_token, mode="legacy") as client:
         created = await client.call_tool("createPost", {"text": "after a fresh start"})
