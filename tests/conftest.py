@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +15,57 @@ from xcourier.server.app import build_server
 from xcourier.server.runtime import Runtime
 from xcourier.server.sandbox import SandboxServer
 from xcourier.server.settings import Settings
+
+# The variables that decide where xcourier (and anything it spawns) finds the user's files.
+_USER_DIR_VARIABLES = ("HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME")
+REAL_USER_DIRS = {name: os.environ.get(name) for name in _USER_DIR_VARIABLES}
+
+
+def _real_xcourier_paths() -> list[Path]:
+    home = Path(REAL_USER_DIRS["HOME"] or Path.home())
+    data = Path(REAL_USER_DIRS["XDG_DATA_HOME"] or home / ".local" / "share")
+    config = Path(REAL_USER_DIRS["XDG_CONFIG_HOME"] or home / ".config")
+    return [data / "xcourier", config / "xcourier"]
+
+
+def fingerprint(paths: list[Path]) -> dict[str, str]:
+    """Every file under `paths` with a hash of its bytes: equal fingerprints mean nothing was touched."""
+    found: dict[str, str] = {}
+    for root in paths:
+        for path in sorted(root.rglob("*")) if root.is_dir() else []:
+            if path.is_file():
+                found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+_REAL_FILES_AT_START = fingerprint(_real_xcourier_paths())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The user's own login store, audit trail and config must be exactly as the suite found them."""
+    if fingerprint(_real_xcourier_paths()) != _REAL_FILES_AT_START:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print("\nFAILED: the test suite changed the user's real xcourier files under", _real_xcourier_paths())
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test, and every process it spawns, gets its own HOME and XDG directories and no XCOURIER_*
+    setting from the developer's shell: a login in the real HOME never leaks into a test, and no test
+    writes to it."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for name, folder in (
+        ("XDG_DATA_HOME", ".local/share"),
+        ("XDG_CONFIG_HOME", ".config"),
+        ("XDG_CACHE_HOME", ".cache"),
+        ("XDG_STATE_HOME", ".local/state"),
+    ):
+        monkeypatch.setenv(name, str(home / folder))
+    for name in list(os.environ):
+        if name.startswith("XCOURIER_"):
+            monkeypatch.delenv(name)
+    return home
 
 
 @pytest.fixture
