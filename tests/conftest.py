@@ -38,6 +38,9 @@ def fingerprint(paths: list[Path]) -> dict[str, str]:
     return found
 
 
+# Variables that steer the test suite itself, not xcourier: they pass through.
+_TEST_SWITCHES = ("XCOURIER_UPDATE_SNAPSHOTS", "XCOURIER_SOAK_ROUNDS")
+
 _REAL_FILES_AT_START = fingerprint(_real_xcourier_paths())
 
 
@@ -63,7 +66,7 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     ):
         monkeypatch.setenv(name, str(home / folder))
     for name in list(os.environ):
-        if name.startswith("XCOURIER_"):
+        if name.startswith("XCOURIER_") and name not in _TEST_SWITCHES:
             monkeypatch.delenv(name)
     return home
 

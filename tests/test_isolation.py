@@ -10,7 +10,7 @@ from pathlib import Path
 from xcourier.server.auth.store import default_store_path
 from xcourier.server.config_file import config_path
 
-from .conftest import REAL_USER_DIRS
+from .conftest import _TEST_SWITCHES, REAL_USER_DIRS
 
 
 def test_every_test_has_its_own_home_and_xdg_dirs(isolated_user_dirs: Path) -> None:
@@ -21,7 +21,7 @@ def test_every_test_has_its_own_home_and_xdg_dirs(isolated_user_dirs: Path) -> N
 
 
 def test_no_xcourier_setting_from_the_shell_reaches_a_test() -> None:
-    assert not [name for name in os.environ if name.startswith("XCOURIER_")]
+    assert not [name for name in os.environ if name.startswith("XCOURIER_") and name not in _TEST_SWITCHES]
 
 
 def test_a_spawned_xcourier_sees_the_test_home_not_the_users(isolated_user_dirs: Path) -> None:
