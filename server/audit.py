@@ -4,41 +4,72 @@ Every write (and every refusal of one) is appended to the store: time, account, 
 ids involved, the outcome and its estimated price. Post text is kept; DM text never is, only
 the recipient and the length. The same records drive the pace and spend guards, so the
 limits hold across restarts and across processes sharing a store.
+
+Reads cost money too (X bills each post or user returned, once per UTC day): a Meter sees
+every answer that reached X (it is the X client's meter hook, so a cached lookup is never
+billed), prices it with tools.billing, and records it as a read (write=False). Within a
+`metering(...)` block (a watcher round, a resource read, a tool call) everything read is
+gathered into the one entry of that call, so a watcher polling thousands of users adds one
+entry per round, not one per post; the ids billed today ride along in that entry, which is
+how the once-a-day rule survives a restart.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
+
+from xcourier.tools import billing
+
 from .auth.store import TokenStore
+
+logger = logging.getLogger("xcourier.audit")
 
 HOUR = 3600.0
 DAY = 24 * HOUR
 
-# X's published pay-per-use prices (USD per request or per resource), as of 2026.
+# X's pay-per-use prices (USD per request for writes, per resource returned for reads), from
+# docs.x.com/x-api/getting-started/pricing as of 2026-08; see tools/billing.py for the rules.
+# Every key can be overridden in the config file's [pricing] table.
 DEFAULT_PRICES: dict[str, float] = {
     "post_create": 0.015,
     "post_create_with_url": 0.20,
     "dm": 0.015,
-    "like": 0.015,
-    "repost": 0.015,
+    "like": 0.015,  # User Interaction: Create
+    "repost": 0.015,  # User Interaction: Create
+    # X's playground prices DELETE /2/tweets/{id} as Content: Manage ($0.005); the higher Interaction:
+    # Delete price is kept until X's console says which applies: a spend guard had better err high.
     "delete": 0.010,
-    "post_read": 0.005,
-    "user_read": 0.010,
+    billing.POST_READ: 0.005,
+    billing.USER_READ: 0.010,
+    billing.OWNED_READ: 0.001,
+    # Not on X's pricing page: X's API Playground bills each upload request as ContentCreate, $0.010.
+    billing.MEDIA_UPLOAD: 0.010,
 }
 
 # Outcomes after which X may have done (and billed) the work.
 _REACHED_X = ("ok", "unknown")
-_URL = re.compile(r"https?://|\b[a-z0-9-]+\.(com|org|net|io|co|dev|app|ly)\b", re.IGNORECASE)
 
 
 def has_url(text: str | None) -> bool:
-    return bool(text and _URL.search(text))
+    """Whether X bills this post text as a post with a URL: a link as twitter-text finds it.
+
+    X prices "post with a URL" by the links it detects, which twitter-text defines (its TLD lists:
+    x.ai, .de, .me, ...); tools/text.py holds that extraction, in near-linear time. Imported here
+    rather than at the top because this one function is all of the audit that needs it.
+    """
+    from xcourier.tools.text import has_url as twitter_text_has_url
+
+    return bool(text) and twitter_text_has_url(text or "")
 
 
 @dataclass(frozen=True)
@@ -53,6 +84,7 @@ class Entry:
     text: str | None = None  # post text only; a DM's text is never recorded
     write: bool = True
     account_id: str = ""  # hosted mode: the X user id, which, unlike a username, is never reused
+    billed: Mapping[str, list[str]] = field(default_factory=dict)  # reads: kind -> ids X billed today
 
     def record(self) -> dict[str, Any]:
         record = {
@@ -65,6 +97,8 @@ class Entry:
             "detail": self.detail,
             "text": self.text,
         }
+        if self.billed:
+            record["billed"] = {kind: list(ids) for kind, ids in self.billed.items()}
         return {**record, "account_id": self.account_id} if self.account_id else record
 
     @classmethod
@@ -80,7 +114,14 @@ class Entry:
             text=record.get("text"),
             write=bool(record.get("write", True)),
             account_id=str(record.get("account_id", "")),
+            billed=_billed_of(record.get("billed")),
         )
+
+
+def _billed_of(value: Any) -> dict[str, list[str]]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(kind): [str(i) for i in ids] for kind, ids in value.items() if isinstance(ids, list)}
 
 
 class AuditLog:
@@ -107,15 +148,141 @@ class AuditLog:
         detail: str = "",
         text: str | None = None,
         write: bool = True,
+        reads: billing.Bill | None = None,
     ) -> None:
+        """Append one entry. What this call read from X (inside `metering`) is billed in it too,
+        whatever the outcome: those answers reached X and were billed by it."""
         billed = cost if outcome in _REACHED_X else 0.0
-        entry = Entry(self.now(), self.account, tool, outcome, billed, ids, detail, text, write, self.account_id)
+        metered = reads or _take_from_tab(self)
+        if metered:
+            billed += metered.cost
+            detail = "; ".join(part for part in (detail, f"read from X: {metered.summary()}") if part)
+        entry = Entry(
+            self.now(),
+            self.account,
+            tool,
+            outcome,
+            round(billed, 6),
+            ids,
+            detail,
+            text,
+            write,
+            self.account_id,
+            billed=metered.billed if metered else {},
+        )
         await self._store.append_audit(entry.at, entry.record())
 
     async def since(self, seconds: float) -> list[Entry]:
         records = await self._store.audit_since(self.now() - seconds)
         entries = [Entry.from_record(at, record) for at, record in records]
         return [e for e in entries if e.account_id == self.account_id] if self.account_id else entries
+
+
+@dataclass
+class _Tab:
+    """What one call read from X, per meter (a hosted call may read with more than one login)."""
+
+    tool: str
+    bills: dict[int, tuple[Meter, billing.Bill]] = field(default_factory=dict)
+
+
+_open_tab: ContextVar[_Tab | None] = ContextVar("xcourier_metering_tab", default=None)
+
+
+def _take_from_tab(audit: AuditLog) -> billing.Bill | None:
+    tab = _open_tab.get()
+    if tab is None:
+        return None
+    for key, (meter, bill) in list(tab.bills.items()):
+        if meter.audit is audit:
+            del tab.bills[key]
+            return bill
+    return None
+
+
+@asynccontextmanager
+async def metering(tool: str) -> AsyncIterator[None]:
+    """Gather what this block reads from X into one audit entry per account, named `tool`.
+
+    An entry the block records itself (a write's) takes its reads in; what is left is recorded
+    when the block ends, also when it fails: the answers that did come back were billed.
+    """
+    tab = _Tab(tool)
+    token = _open_tab.set(tab)
+    try:
+        yield
+    finally:
+        _open_tab.reset(token)
+        with anyio.CancelScope(shield=True):
+            for meter, bill in tab.bills.values():
+                await meter.flush(tool, bill)
+
+
+class Meter:
+    """The X client's meter hook: prices each answer as X bills it, once per resource per UTC day."""
+
+    def __init__(self, audit: AuditLog, prices: Mapping[str, float], *, owner_id: str | None = None) -> None:
+        self.audit = audit
+        self._prices = prices
+        # Whose reads are Owned Reads. Learnt from GET /2/users/me when not given; X also wants
+        # the user to own the X app, which a client can't see: assumed (README, "What X bills").
+        self.owner_id = owner_id
+        self._ledger = billing.Ledger()
+        self._lock = anyio.Lock()
+
+    async def __call__(
+        self, method: str, path_template: str, path_params: Mapping[str, str], body: Mapping[str, Any]
+    ) -> None:
+        try:
+            await self._observe(method, path_template, path_params, body)
+        except Exception:
+            # Metering must never turn a call X performed into a failure.
+            logger.exception("could not record the cost of %s %s", method, path_template)
+
+    async def _observe(
+        self, method: str, path_template: str, path_params: Mapping[str, str], body: Mapping[str, Any]
+    ) -> None:
+        me = billing.authenticated_user(method, path_template, body)
+        if me is not None and self.owner_id is None:
+            self.owner_id = me
+        found = billing.charges(method, path_template, path_params, body, owner_id=self.owner_id)
+        if not found:
+            return
+        async with self._lock:
+            await self._start_day_if_new()
+            bill = self._ledger.bill(found, self._prices)
+        if not bill:
+            return
+        tab = _open_tab.get()
+        if tab is None:
+            # Outside any metered call: an entry of its own, named after the endpoint.
+            await self.flush(f"{method} {path_template}", bill)
+            return
+        _, gathered = tab.bills.setdefault(id(self), (self, billing.Bill()))
+        gathered.add(bill)
+
+    async def _start_day_if_new(self) -> None:
+        now = self.audit.now()
+        day = billing.utc_day(now)
+        if self._ledger.day == day:
+            return
+        # After a restart, what was billed earlier today (by this or another process) is in the audit.
+        entries = await self.audit.since(now - billing.utc_midnight(now))
+        self._ledger.start_day(day, ((kind, i) for e in entries for kind, ids in e.billed.items() for i in ids))
+
+    async def flush(self, tool: str, bill: billing.Bill) -> None:
+        if not bill:
+            return
+        try:
+            await self.audit.record(tool, "ok", cost=0.0, ids={}, write=False, reads=bill)
+        except Exception:
+            logger.exception("could not record the cost of reading from X for %s", tool)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    reason: str
+    until: float  # epoch seconds when enough budget frees up
 
 
 class Guards:
@@ -125,12 +292,39 @@ class Guards:
         self._audit = audit
         self.max_writes_per_hour = max_writes_per_hour
         self.daily_budget = daily_budget
+        # Writes admitted but not yet in the audit trail (ticket -> estimated cost): they count as done.
+        self._in_flight: dict[object, float] = {}
+        self._admission = anyio.Lock()
+
+    @asynccontextmanager
+    async def admitted(self, cost: float) -> AsyncIterator[str | None]:
+        """Check and reserve in one step: yields why the write must not go ahead (None if it may),
+        and holds its place until the block ends, by which time its outcome is in the audit trail.
+
+        The reservation is per process: instances sharing a store see each other's writes only once
+        they are recorded (README, "Safety switches").
+        """
+        ticket = object()
+        async with self._admission:
+            refusal = await self.refusal(cost)
+            if refusal is None:
+                self._in_flight[ticket] = cost
+        try:
+            yield refusal
+        finally:
+            self._in_flight.pop(ticket, None)
 
     async def refusal(self, cost: float) -> str | None:
         """Why this write must not go ahead, with when the limit frees up; None if it may."""
+        pending = list(self._in_flight.values())
         if self.max_writes_per_hour is not None:
             writes = [e for e in await self._audit.since(HOUR) if e.write and e.outcome in _REACHED_X]
-            if len(writes) >= self.max_writes_per_hour:
+            if len(writes) + len(pending) >= self.max_writes_per_hour:
+                if pending and len(writes) < self.max_writes_per_hour:
+                    return (
+                        f"the pace limit --max-writes-per-hour {self.max_writes_per_hour} is reached ({len(writes)} "
+                        f"writes in the last hour and {len(pending)} on their way to X); try again once they finish."
+                    )
                 frees = writes[len(writes) - self.max_writes_per_hour].at + HOUR
                 return (
                     f"the pace limit --max-writes-per-hour {self.max_writes_per_hour} is reached ({len(writes)} "
@@ -138,7 +332,7 @@ class Guards:
                 )
         if self.daily_budget is not None:
             spent_entries = [e for e in await self._audit.since(DAY) if e.cost > 0]
-            spent = sum(e.cost for e in spent_entries)
+            spent = sum(e.cost for e in spent_entries) + sum(pending)
             if spent + cost > self.daily_budget + 1e-9:
                 frees = _budget_frees_at(spent_entries, spent + cost - self.daily_budget)
                 return (
@@ -148,6 +342,26 @@ class Guards:
                 )
         return None
 
+    async def read_refusal(self) -> Refusal | None:
+        """Why a read that would reach X must not go ahead: the daily budget is spent. None if it may.
+
+        A read is billed by what it returns, unknown before it is made, so reads stop when
+        nothing is left rather than when the next one would pass the budget.
+        """
+        if self.daily_budget is None:
+            return None
+        spent_entries = [e for e in await self._audit.since(DAY) if e.cost > 0]
+        spent = sum(e.cost for e in spent_entries)
+        if spent < self.daily_budget - 1e-9:
+            return None
+        # Free again once more than the overshoot has left the 24 h window.
+        frees = _budget_frees_at(spent_entries, spent - self.daily_budget + 1e-6)
+        return Refusal(
+            f"the spend limit --daily-budget {self.daily_budget:.2f} USD is used up (spent {spent:.3f} USD in the "
+            f"last 24 h, reads of X included); reading from X resumes at {_clock(frees)}.",
+            frees,
+        )
+
     async def totals(self) -> dict[str, Any]:
         hour = [e for e in await self._audit.since(HOUR) if e.write and e.outcome in _REACHED_X]
         day = await self._audit.since(DAY)
@@ -155,6 +369,7 @@ class Guards:
             "writes_last_hour": len(hour),
             "max_writes_per_hour": self.max_writes_per_hour,
             "spent_last_24h_usd": round(sum(e.cost for e in day), 6),
+            "spent_on_reads_last_24h_usd": round(sum(e.cost for e in day if not e.write), 6),
             "daily_budget_usd": self.daily_budget,
         }
 
@@ -194,6 +409,7 @@ def render(entries: list[Entry], totals: Mapping[str, Any]) -> str:
         f"totals: {totals['writes_last_hour']} write(s) in the last hour"
         + (f" (limit {totals['max_writes_per_hour']})" if totals.get("max_writes_per_hour") else "")
         + f"; {totals['spent_last_24h_usd']:.3f} USD in the last 24 h"
+        + (f" ({reads:.3f} on reads)" if (reads := totals.get("spent_on_reads_last_24h_usd")) else "")
         + (f" (budget {totals['daily_budget_usd']:.2f} USD)" if totals.get("daily_budget_usd") else "")
     )
     return "\n".join(lines)

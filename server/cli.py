@@ -18,6 +18,7 @@ from typing import Any
 
 from . import __version__
 from .config_file import ConfigError, load_config, section
+from .sandbox.plans import DEFAULT_PLAN, PLANS
 from .settings import (
     ENV_ACCESS_TOKEN,
     ENV_API_BASE_URL,
@@ -40,7 +41,11 @@ logger = logging.getLogger("xcourier")
 
 
 def _port(value: str) -> int:
-    port = int(value)
+    try:
+        port = int(value)
+    except ValueError:
+        # Without this, argparse names the function: "invalid _port value".
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (0-65535)") from None
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{value} is not a TCP port (0-65535)")
     return port
@@ -50,6 +55,20 @@ def _positive(value: float, flag: str) -> float:
     if not value > 0:
         raise SettingsError(f"{flag} {value}: must be a number of seconds above 0.")
     return value
+
+
+def _poll_interval(flag: float | None, environ: dict[str, str]) -> float:
+    # 0 must be refused, not read as "unset": `or` would quietly turn it into the 60 s default.
+    if flag is not None:
+        return _positive(flag, "--poll-interval")
+    raw = environ.get(ENV_POLL_INTERVAL, "").strip()
+    if not raw:
+        return 60.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{ENV_POLL_INTERVAL}={raw!r}: not a number of seconds.") from None
+    return _positive(value, ENV_POLL_INTERVAL)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --sandbox: serve the sandbox on 127.0.0.1:P so its admin API can be reached (default: free port)",
     )
     serve.add_argument(
+        "--sandbox-plan",
+        choices=PLANS,
+        metavar="PLAN",
+        help=f"with --sandbox: the X plan the sandbox plays, one of {', '.join(PLANS)} (default {DEFAULT_PLAN}, "
+        "what a new X developer gets; self-serve plans refuse likes, enterprise allows them)",
+    )
+    serve.add_argument(
         "--sandbox-chatter",
         type=float,
         default=0.0,
@@ -101,13 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     switches = serve.add_argument_group(
         "safety switches",
-        "Each can also be set in the environment (XCOURIER_READ_ONLY=1, XCOURIER_TOOLS, XCOURIER_EXCLUDE_TOOLS, "
-        "XCOURIER_CONFIRM, XCOURIER_DRY_RUN=1, XCOURIER_MAX_WRITES_PER_HOUR, XCOURIER_DAILY_BUDGET) or in the "
-        "config file's [serve] table (read_only, tools, exclude_tools, confirm, dry_run, max_writes_per_hour, "
-        "daily_budget; prices in [pricing]). Flags win over the environment, which wins over the file.",
+        "Each can also be set in the environment (XCOURIER_TOOLSETS, XCOURIER_READ_ONLY=1, XCOURIER_TOOLS, "
+        "XCOURIER_EXCLUDE_TOOLS, XCOURIER_CONFIRM, XCOURIER_DRY_RUN=1, XCOURIER_MAX_WRITES_PER_HOUR, "
+        "XCOURIER_DAILY_BUDGET) or in the config file's [serve] table (toolsets, read_only, tools, exclude_tools, "
+        "confirm, dry_run, max_writes_per_hour, daily_budget; prices in [pricing]). Flags win over the "
+        "environment, which wins over the file.",
     )
     switches.add_argument(
         "--read-only", action="store_true", default=None, help="expose only read tools and the newPost resource"
+    )
+    switches.add_argument(
+        "--toolsets",
+        metavar="SET,...",
+        help="expose these toolsets: posting, engagement, messages, reading, watching, default (the tools "
+        "exposed without this flag), all",
     )
     switches.add_argument("--tools", metavar="NAME,...", help="expose only these tools")
     switches.add_argument("--exclude-tools", metavar="NAME,...", help="never expose these tools")
@@ -198,6 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the X API sandbox on loopback and print one JSON line with its URL and a token.",
     )
     sandbox.add_argument("--port", type=_port, default=0, help="port on 127.0.0.1 (default: any free port)")
+    sandbox.add_argument(
+        "--plan",
+        choices=PLANS,
+        default=DEFAULT_PLAN,
+        metavar="PLAN",
+        help=f"the X plan to play: {', '.join(PLANS)} (default {DEFAULT_PLAN}, what a new X developer gets)",
+    )
 
     audit = commands.add_parser(
         "audit",
@@ -218,7 +258,38 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="start `xcourier serve --sandbox`, call every tool through an MCP client, show the transcript",
     )
+    _add_connect_and_doctor(commands)
     return parser
+
+
+def _add_connect_and_doctor(commands: Any) -> None:
+    from .connect import CLIENTS
+
+    connect = commands.add_parser(
+        "connect",
+        help="add xcourier to an MCP client's configuration (VS Code, Cursor, Claude Desktop, Claude Code)",
+        description="Write this xcourier, by absolute path, into the client's MCP configuration: other servers in "
+        "the file are kept, and the previous file is saved as FILE.bak. VS Code and Claude Code: the "
+        "current folder's .vscode/mcp.json and .mcp.json; Cursor: ~/.cursor/mcp.json; Claude Desktop: its "
+        "claude_desktop_config.json.",
+    )
+    connect.add_argument("client", choices=CLIENTS, help="which client to configure")
+    connect.add_argument("--sandbox", action="store_true", help="serve the built-in X API sandbox (no account)")
+    connect.add_argument("--read-only", action="store_true", help="expose only read tools and the newPost resource")
+    connect.add_argument("--print", action="store_true", dest="print_only", help="print the entry; write nothing")
+    connect.add_argument("--name", help="server name in the client (default: xcourier, or xcourier-sandbox)")
+    connect.add_argument("--file", type=Path, metavar="PATH", help="write this file instead of the client's default")
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the install, the store, the login, X's reachability and the clock; say what to fix",
+        description="Exit code 0 only when no check fails. Refreshing the login is a real rotation, saved to "
+        "the store the way the server does it (--no-refresh to skip it). Tokens are never printed.",
+    )
+    doctor.add_argument("--store", metavar="PATH", help="token store (default: XCOURIER_STORE or user data dir)")
+    doctor.add_argument("--account", metavar="NAME", help="which stored login (default: the last)")
+    doctor.add_argument("--api-base-url", metavar="URL", help=f"X API base URL to check (env {ENV_API_BASE_URL})")
+    doctor.add_argument("--no-refresh", action="store_true", help="don't try a refresh of the login")
 
 
 def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
@@ -230,6 +301,7 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
     switch = _Switches(args, environ, config)
     return Settings(
         read_only=switch.flag("read_only", "XCOURIER_READ_ONLY"),
+        toolsets=_toolsets(switch.names("toolsets", "XCOURIER_TOOLSETS")),
         tools=switch.names("tools", "XCOURIER_TOOLS"),
         exclude_tools=switch.names("exclude_tools", "XCOURIER_EXCLUDE_TOOLS") or (),
         confirm=switch.choice("confirm", "XCOURIER_CONFIRM", ("none", "destructive", "writes"), "none"),
@@ -242,13 +314,14 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         port=args.port,
         sandbox=args.sandbox,
         sandbox_port=args.sandbox_port,
+        sandbox_plan=_sandbox_plan(args),
         api_base_url=check_api_base_url(api_base_url),
         media_roots=check_media_roots(media_roots),
         media_allowed_hosts=tuple(args.media_allow_host or ())
         or tuple(h.strip() for h in environ.get(ENV_MEDIA_ALLOW_HOSTS, "").split(",") if h.strip()),
         log_level=args.log_level or environ.get(ENV_LOG_LEVEL, "INFO").upper(),
         access_token=environ.get(ENV_ACCESS_TOKEN) or None,
-        poll_interval=_positive(args.poll_interval or float(environ.get(ENV_POLL_INTERVAL) or 60.0), "--poll-interval"),
+        poll_interval=_poll_interval(args.poll_interval, environ),
         watch_search=not args.no_search,
         sandbox_chatter=_positive(args.sandbox_chatter, "--sandbox-chatter") if args.sandbox_chatter else 0.0,
         store=args.store,
@@ -261,6 +334,23 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         lease_ttl=_positive(args.lease_ttl, "--lease-ttl"),
         client_metadata_allowed_hosts=tuple(args.client_metadata_allow_host or ()),
     )
+
+
+def _toolsets(names: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    if names is None:
+        return None
+    from .inventory import check_toolsets  # the inventory imports the MCP SDK: only when asked
+
+    try:
+        return check_toolsets(names)
+    except ValueError as exc:
+        raise SettingsError(f"--toolsets: {exc}.") from None
+
+
+def _sandbox_plan(args: argparse.Namespace) -> str:
+    if args.sandbox_plan is not None and not args.sandbox:
+        raise SettingsError("--sandbox-plan: only with --sandbox (a real X account's plan is set in the X console).")
+    return args.sandbox_plan or DEFAULT_PLAN
 
 
 def _check_exposure(args: argparse.Namespace, environ: dict[str, str]) -> None:
@@ -356,10 +446,15 @@ def _prices(pricing: dict[str, Any]) -> tuple[tuple[str, float], ...]:
     unknown = sorted(set(pricing) - set(DEFAULT_PRICES))
     if unknown:
         raise SettingsError(f"[pricing] {', '.join(unknown)}: unknown; the keys are {', '.join(DEFAULT_PRICES)}.")
-    try:
-        return tuple((key, float(value)) for key, value in pricing.items())
-    except (TypeError, ValueError):
-        raise SettingsError("[pricing] values must be numbers of USD.") from None
+    prices: list[tuple[str, float]] = []
+    for key, value in pricing.items():
+        # TOML's true would pass float() as 1.0 USD.
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise SettingsError(
+                f"[pricing] {key} = {value!r}: expected a price in USD, 0 or more (e.g. {key} = {DEFAULT_PRICES[key]})."
+            )
+        prices.append((key, float(value)))
+    return tuple(prices)
 
 
 def configure_logging(level: str) -> None:
@@ -368,9 +463,10 @@ def configure_logging(level: str) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Third-party loggers (httpx, httpx2, mcp, uvicorn...) stay at WARNING unless DEBUG is asked for:
+    # their INFO lines are per-request chatter on the user's terminal.
+    root.setLevel(level if level == "DEBUG" else max(logging.getLevelName(level), logging.WARNING))
+    logging.getLogger("xcourier").setLevel(level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -385,15 +481,68 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging("WARNING")
         from .auth.commands import run
 
-        return run(args, dict(os.environ))
+        return run(args, _environ())
+    if args.command == "connect":
+        from .connect import run_connect
+
+        return run_connect(
+            args.client,
+            sandbox=args.sandbox,
+            read_only=args.read_only,
+            print_only=args.print_only,
+            name=args.name,
+            file=args.file,
+        )
+    if args.command == "doctor":
+        configure_logging("ERROR")
+        from .doctor import Options, run_doctor
+
+        options = Options(store=args.store, account=args.account, api_base_url=args.api_base_url)
+        options.refresh = not args.no_refresh
+        return run_doctor(options, _environ())
     from .demo import run_demo
 
     return run_demo()
 
 
+def _environ() -> dict[str, str]:
+    """The environment, with the X app's credentials under both names: `auth login` documents
+    XCOURIER_CLIENT_ID, hosted mode XCOURIER_X_CLIENT_ID; either works for both."""
+    env = dict(os.environ)
+    for short, long in (("XCOURIER_CLIENT_ID", ENV_X_CLIENT_ID), ("XCOURIER_CLIENT_SECRET", ENV_X_CLIENT_SECRET)):
+        if env.get(short) and not env.get(long):
+            env[long] = env[short]
+        elif env.get(long) and not env.get(short):
+            env[short] = env[long]
+    return env
+
+
+def _address_in_use(exc: BaseException) -> OSError | None:
+    """The "address already in use" error inside `exc`, however deep in exception groups and causes."""
+    import errno
+
+    if isinstance(exc, OSError) and (exc.errno == errno.EADDRINUSE or "address already in use" in str(exc).lower()):
+        return exc
+    inner: list[BaseException] = list(exc.exceptions) if isinstance(exc, BaseExceptionGroup) else []
+    inner += [e for e in (exc.__cause__, exc.__context__) if e is not None]
+    for candidate in inner:
+        found = _address_in_use(candidate)
+        if found is not None:
+            return found
+    return None
+
+
+def _port_in_use_message(ports: list[tuple[str, int]]) -> str:
+    named = " or ".join(f"{flag} {port}" for flag, port in ports) or "the port"
+    return (
+        f"xcourier: {named}: address already in use (another xcourier or program is listening there). Stop it, "
+        "pick another port, or pass 0 for any free one."
+    )
+
+
 def _serve(args: argparse.Namespace) -> int:
     try:
-        settings = settings_from_args(args, dict(os.environ))
+        settings = settings_from_args(args, _environ())
     except (SettingsError, ConfigError) as exc:
         print(f"xcourier: {exc}", file=sys.stderr)
         return 2
@@ -402,6 +551,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .serve import serve
 
+    if settings.transport == "stdio" and sys.stdin.isatty():
+        print(
+            "xcourier: waiting for an MCP client on stdin (Ctrl-C to stop). To try it, run `xcourier demo`; to add "
+            "it to a client, `xcourier connect vscode|cursor|claude-desktop|claude-code`.",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         anyio.run(serve, settings)
     except SettingsError as exc:
@@ -409,6 +565,15 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     except KeyboardInterrupt:
         pass
+    except BaseException as exc:
+        if _address_in_use(exc) is None:
+            raise
+        logger.debug("bind failed", exc_info=exc)  # the traceback, with --log-level DEBUG
+        ports = [("--port", settings.port)] if settings.transport == "http" and settings.port else []
+        if settings.sandbox and settings.sandbox_port:
+            ports.append(("--sandbox-port", settings.sandbox_port))
+        print(_port_in_use_message(ports), file=sys.stderr)
+        return 3
     return 0
 
 
@@ -445,12 +610,19 @@ def _sandbox(args: argparse.Namespace) -> int:
     configure_logging("WARNING")
     from .sandbox import SandboxServer
 
-    server = SandboxServer(port=args.port).start()
+    try:
+        server = SandboxServer(port=args.port, plan=args.plan).start()
+    except OSError as exc:
+        if _address_in_use(exc) is None:
+            raise
+        print(_port_in_use_message([("--port", args.port)]), file=sys.stderr)
+        return 3
     from .sandbox import CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, PUBLIC_CLIENT_ID
 
     token, _ = server.sandbox.mint_token("xcourier_demo")
     line = {
         "base_url": server.base_url,
+        "plan": args.plan,
         "access_token": token,
         "username": "xcourier_demo",
         "client_id": PUBLIC_CLIENT_ID,

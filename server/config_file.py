@@ -4,6 +4,9 @@
 client_id = "..."
 client_secret = "..."          # confidential clients only
 scopes = ["tweet.read", ...]
+
+[serve]
+toolsets = ["default", "reading"]   # or "posting,engagement"; see `xcourier serve --help`
 """
 
 from __future__ import annotations

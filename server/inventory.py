@@ -1,4 +1,9 @@
-"""The one list of tools. Registration and every filter read it; nothing else names tools."""
+"""The one list of tools. Registration and every filter read it; nothing else names tools.
+
+Each tool belongs to one toolset (as in the GitHub MCP server's inventory): posting, engagement,
+messages, reading, watching. `--toolsets` picks whole toolsets; without it the server exposes the
+`default` selection, the tools it has always had, so an upgrade never widens what an agent can do.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,22 @@ from .tool_handlers import Handler
 if TYPE_CHECKING:
     from .runtime import Runtime
 
+POSTING = "posting"
+ENGAGEMENT = "engagement"
+MESSAGES = "messages"
+READING = "reading"
+WATCHING = "watching"
+TOOLSETS: dict[str, str] = {
+    POSTING: "create, delete and thread posts",
+    ENGAGEMENT: "like, repost, and undo both",
+    MESSAGES: "send direct messages",
+    READING: "read posts, users, searches, mentions and bookmarks (off by default)",
+    WATCHING: "follow a user's new posts (getNewPosts)",
+}
+# Pseudo-toolsets, as the GitHub MCP server has them: today's surface, and everything.
+DEFAULT = "default"
+ALL = "all"
+
 POST_SCOPES = ("tweet.read", "tweet.write", "users.read")
 MEDIA_SCOPES = ("media.write",)
 
@@ -26,8 +47,15 @@ class ToolSpec:
     annotations: ToolAnnotations
     scopes: tuple[str, ...]
     build: Callable[[Runtime, ToolSpec], Handler]
+    toolset: str
+    # Part of the `default` selection (what a server started without --toolsets exposes).
+    default: bool = False
     # Needed only when the call attaches media.
     media_scopes: tuple[str, ...] = ()
+    # The X call that does the write (the client's endpoint key, as in XError.endpoint). A lost or
+    # unreadable answer to it concerns the write; one to any call before it (a user lookup, a media
+    # upload) means the write was never sent.
+    endpoint: str | None = None
 
     @property
     def writes(self) -> bool:
@@ -57,6 +85,9 @@ TOOLS: tuple[ToolSpec, ...] = (
         scopes=POST_SCOPES,
         media_scopes=MEDIA_SCOPES,
         build=tool_handlers.create_post,
+        toolset=POSTING,
+        default=True,
+        endpoint="POST /2/tweets",
     ),
     ToolSpec(
         name="deletePost",
@@ -65,14 +96,25 @@ TOOLS: tuple[ToolSpec, ...] = (
         annotations=_write(destructive=True),
         scopes=POST_SCOPES,
         build=tool_handlers.delete_post,
+        toolset=POSTING,
+        default=True,
+        endpoint="DELETE /2/tweets/{id}",
     ),
     ToolSpec(
         name="likePost",
         title="Like post",
-        description="Like a post by its id, as the signed-in user. Liking an already liked post is harmless.",
+        # X's changelog, 2026-04-20: likes via the API removed from all self-serve plans (DESIGN.md, "X in 2026").
+        description=(
+            "Like a post by its id, as the signed-in user. Needs an X API Enterprise plan: since 2026-04-20 X "
+            "refuses likes from the self-serve plans (pay-per-use, Basic, Pro), and the call then fails saying so. "
+            "Liking an already liked post is harmless."
+        ),
         annotations=_write(idempotent=True),
         scopes=("like.write", "tweet.read", "users.read"),
         build=tool_handlers.like_post,
+        toolset=ENGAGEMENT,
+        default=True,
+        endpoint="POST /2/users/{id}/likes",
     ),
     ToolSpec(
         name="repostPost",
@@ -81,6 +123,36 @@ TOOLS: tuple[ToolSpec, ...] = (
         annotations=_write(idempotent=True),
         scopes=POST_SCOPES,
         build=tool_handlers.repost_post,
+        toolset=ENGAGEMENT,
+        default=True,
+        endpoint="POST /2/users/{id}/retweets",
+    ),
+    ToolSpec(
+        name="unlikePost",
+        title="Unlike post",
+        description=(
+            "Undo the signed-in user's like of a post, by the post's id. Unliking a post that isn't liked is "
+            "harmless. Like likePost, needs an X API Enterprise plan since 2026-04-20 (inferred: X removed likes "
+            "from the self-serve plans)."
+        ),
+        annotations=_write(idempotent=True),
+        scopes=("like.write", "tweet.read", "users.read"),
+        build=tool_handlers.unlike_post,
+        toolset=ENGAGEMENT,
+        endpoint="DELETE /2/users/{id}/likes/{tweet_id}",
+    ),
+    ToolSpec(
+        name="unrepostPost",
+        title="Undo repost",
+        description=(
+            "Undo the signed-in user's repost of a post, by the id of the post that was reposted. Undoing a repost "
+            "that isn't there is harmless."
+        ),
+        annotations=_write(idempotent=True),
+        scopes=POST_SCOPES,
+        build=tool_handlers.unrepost_post,
+        toolset=ENGAGEMENT,
+        endpoint="DELETE /2/users/{id}/retweets/{source_tweet_id}",
     ),
     ToolSpec(
         name="sendDirectMessage",
@@ -93,6 +165,9 @@ TOOLS: tuple[ToolSpec, ...] = (
         scopes=("dm.write", "dm.read", "tweet.read", "users.read"),
         media_scopes=MEDIA_SCOPES,
         build=tool_handlers.send_direct_message,
+        toolset=MESSAGES,
+        default=True,
+        endpoint="POST /2/dm_conversations/with/{participant_id}/messages",
     ),
     ToolSpec(
         name="getNewPosts",
@@ -106,22 +181,66 @@ TOOLS: tuple[ToolSpec, ...] = (
         annotations=_read(),
         scopes=("tweet.read", "users.read"),
         build=tool_handlers.get_new_posts,
+        toolset=WATCHING,
+        default=True,
     ),
 )
 
 
 TOOL_NAMES = tuple(spec.name for spec in TOOLS)
+TOOLSET_NAMES = (*TOOLSETS, DEFAULT, ALL)
+
+
+def check_toolsets(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The toolset names, checked; a wrong one is an error naming the choices."""
+    unknown = sorted({name for name in names if name not in TOOLSET_NAMES})
+    if unknown:
+        choices = ", ".join(f"{name} ({what})" for name, what in TOOLSETS.items())
+        raise ValueError(
+            f"unknown toolset(s) {', '.join(unknown)}; the toolsets are {choices}, plus `default` (the tools a "
+            "server exposes without --toolsets) and `all`"
+        )
+    if not names:
+        raise ValueError("no toolset named; give one or more of " + ", ".join(TOOLSET_NAMES))
+    return names
+
+
+def _in_toolsets(spec: ToolSpec, toolsets: tuple[str, ...]) -> bool:
+    return ALL in toolsets or spec.toolset in toolsets or (DEFAULT in toolsets and spec.default)
 
 
 def select_tools(
-    *, read_only: bool = False, allow: tuple[str, ...] | None = None, deny: tuple[str, ...] = ()
+    *,
+    read_only: bool = False,
+    allow: tuple[str, ...] | None = None,
+    deny: tuple[str, ...] = (),
+    toolsets: tuple[str, ...] | None = None,
 ) -> tuple[ToolSpec, ...]:
-    """The one place the switches decide which tools exist: --read-only, --tools, --exclude-tools."""
+    """The one place the switches decide which tools exist: --toolsets, --read-only, --tools, --exclude-tools.
+
+    Without `toolsets`, an allow list names tools from any toolset (it says exactly what to expose),
+    and no allow list means the `default` selection. With `toolsets`, the allow list narrows them,
+    and naming a tool outside them is an error rather than a silent no-op.
+    """
     unknown = sorted(name for name in {*(allow or ()), *deny} if name not in TOOL_NAMES)
     if unknown:
         raise ValueError(f"unknown tool name(s) {', '.join(unknown)}; the tools are {', '.join(TOOL_NAMES)}")
+    if toolsets is not None:
+        chosen = check_toolsets(toolsets)
+        outside = [spec for spec in TOOLS if spec.name in (allow or ()) and not _in_toolsets(spec, chosen)]
+        if outside:
+            named = ", ".join(f"{spec.name} (toolset {spec.toolset})" for spec in outside)
+            raise ValueError(
+                f"--tools names {named}, outside the chosen toolsets {','.join(chosen)}; add the toolset to "
+                "--toolsets or drop the tool from --tools"
+            )
+    else:
+        chosen = (ALL,) if allow is not None else (DEFAULT,)
     return tuple(
         spec
         for spec in TOOLS
-        if (not read_only or not spec.writes) and (allow is None or spec.name in allow) and spec.name not in deny
+        if _in_toolsets(spec, chosen)
+        and (not read_only or not spec.writes)
+        and (allow is None or spec.name in allow)
+        and spec.name not in deny
     )

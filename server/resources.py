@@ -11,7 +11,7 @@ from xcourier.tools import timeline, validation
 from xcourier.tools.errors import XError
 
 from . import results
-from .audit import DAY
+from .audit import DAY, metering
 from .runtime import Runtime
 from .watcher import RECENT
 
@@ -33,6 +33,11 @@ def _post_json(post: timeline.Post) -> dict[str, object]:
     }
 
 
+def _refused(runtime: Runtime, uri: str, why: str) -> str:
+    text = f"Reading {uri} refused: {why}"
+    return f"{text}\n{results.SANDBOX_NOTE}" if runtime.on_sandbox else text
+
+
 def register(server: MCPServer, runtime: Runtime) -> None:
     @server.resource(
         "x://users/{username}/posts",
@@ -49,11 +54,17 @@ def register(server: MCPServer, runtime: Runtime) -> None:
                 # Polled with another user's login: this caller reads with their own, which X checks.
                 watched = None
             if watched is not None:
+                # Already read by the watcher: served from memory, costs nothing, so never refused.
                 user_id, posts, shown = watched.user_id, list(watched.recent), watched.username
             else:
-                user = await runtime.users.by_username(name)
-                user_id, shown = user.id, user.username
-                posts = await timeline.newest_posts(runtime.client, user.id, RECENT)
+                refusal = await runtime.guards.read_refusal()
+                if refusal is not None:
+                    await runtime.audit.record("newPost", "refused", cost=0.0, ids={"username": name}, write=False)
+                    raise ResourceError(_refused(runtime, f"x://users/{name}/posts", refusal.reason))
+                async with metering("newPost"):
+                    user = await runtime.users.by_username(name)
+                    user_id, shown = user.id, user.username
+                    posts = await timeline.newest_posts(runtime.client, user.id, RECENT)
         except XError as exc:
             raise ResourceError(results.explain(exc, writes=False, on_sandbox=runtime.on_sandbox)) from None
         newest_first = sorted(posts, key=lambda p: int(p.id), reverse=True)[:RECENT]
@@ -73,7 +84,8 @@ def register(server: MCPServer, runtime: Runtime) -> None:
         title="Audit trail",
         description=(
             "Read-only: what this server did on the account in the last 24 hours (every write and every refusal, "
-            "with X ids and estimated cost) and the running totals against --max-writes-per-hour and --daily-budget."
+            "with X ids and estimated cost, and what reading X cost: posts and users X billed, once per UTC day) "
+            "and the running totals against --max-writes-per-hour and --daily-budget."
         ),
         mime_type="application/json",
     )
@@ -89,8 +101,9 @@ def register(server: MCPServer, runtime: Runtime) -> None:
         name="watcher",
         title="newPost watcher status",
         description=(
-            "Read-only: each watched user with its poll interval, cursor and subscriber count, and the "
-            "rate-limit budget left, as xcourier learned it from X's headers."
+            "Read-only: each watched user with its poll interval, cursor and subscriber count, the "
+            "rate-limit budget left, as xcourier learned it from X's headers, and whether polling is paused "
+            "because --daily-budget is used up (with the reason and when it resumes)."
         ),
         mime_type="application/json",
     )

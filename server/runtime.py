@@ -16,7 +16,7 @@ from xcourier.tools.client import StaticTokenProvider, TokenProvider, XClient
 from xcourier.tools.media import MediaLoader
 from xcourier.tools.users import UserDirectory
 
-from .audit import DEFAULT_PRICES, AuditLog, Guards
+from .audit import DEFAULT_PRICES, AuditLog, Guards, Meter
 from .auth.memory_store import MemoryTokenStore
 from .auth.store import StoreError, TokenStore, open_store
 from .auth.tokens import TokenManager
@@ -80,6 +80,7 @@ class Account:
     audit: AuditLog
     guards: Guards
     user_id: str = ""  # hosted: the X user id (a username can pass to someone else)
+    meter: Meter | None = None  # prices what the account's client reads from X (the client's meter hook)
 
 
 class NoCallerError(RuntimeError):
@@ -176,11 +177,12 @@ class Runtime:
         owns_sandbox = sandbox_server is None
         tokens: TokenProvider
         store: TokenStore
+        owner_id: str | None = None  # learnt from GET /2/users/me when not known here
         if settings.sandbox:
             if sandbox_server is None:
                 from .sandbox import SandboxServer
 
-                sandbox_server = SandboxServer(port=settings.sandbox_port).start()
+                sandbox_server = SandboxServer(port=settings.sandbox_port, plan=settings.sandbox_plan).start()
             base_url = sandbox_server.base_url
             tokens = SandboxTokenProvider(sandbox_server.sandbox)
             # Sandbox posts die with the sandbox, so its watcher cursors (and audit) must not be kept.
@@ -199,8 +201,15 @@ class Runtime:
             manager = await _stored_login(settings)
             tokens, store, base_url = manager, manager.store, manager.account.api_base_url
             account = manager.account.username
+            # A login made with `xcourier auth login` uses the user's own X app: their reads of
+            # their own data are X's Owned Reads.
+            owner_id = manager.account.user_id or None
             logger.info("acting on X at %s as @%s", base_url, manager.account.username)
-        client = XClient(tokens, base_url=base_url)
+        prices = {**DEFAULT_PRICES, **dict(settings.prices)}
+        audit = AuditLog(store, account, clock=clock)
+        guards = Guards(audit, max_writes_per_hour=settings.max_writes_per_hour, daily_budget=settings.daily_budget)
+        meter = Meter(audit, prices, owner_id=owner_id)
+        client = XClient(tokens, base_url=base_url, meter=meter)
         users = UserDirectory(client)
         watcher = Watcher(
             client,
@@ -210,24 +219,17 @@ class Runtime:
             min_interval=settings.poll_interval,
             use_search=settings.watch_search,
             clock=clock,
+            budget=guards,  # the watcher's reads are the account's: one budget for both
         )
         tools = tools_for(settings)
-        audit = AuditLog(store, account, clock=clock)
-        home = Account(
-            name=account,
-            client=client,
-            users=users,
-            tokens=tokens,
-            audit=audit,
-            guards=Guards(audit, max_writes_per_hour=settings.max_writes_per_hour, daily_budget=settings.daily_budget),
-        )
+        home = Account(name=account, client=client, users=users, tokens=tokens, audit=audit, guards=guards, meter=meter)
         runtime = cls(
             media=MediaLoader(settings.media_roots, allowed_hosts=settings.media_allowed_hosts),
             watcher=watcher,
             tools=tools,
             home=home,
             policy=Policy(confirm=settings.confirm, dry_run=settings.dry_run),
-            prices={**DEFAULT_PRICES, **dict(settings.prices)},
+            prices=prices,
             sandbox=sandbox_server,
         )
         try:

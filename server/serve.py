@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import sys
+from typing import Any
 
 from .app import build_server
 from .runtime import Runtime
@@ -45,9 +47,43 @@ async def _serve_http(runtime: Runtime, settings: Settings) -> None:
         app = hosted_app(server, bridge, runtime.store, public_url)
         url = public_url + "/mcp"
     else:
-        app = build_server(runtime).streamable_http_app(host=settings.host)
+        from .hosted.http import limit_sessions
+
+        server = build_server(runtime)
+        app = server.streamable_http_app(transport_security=local_transport_security(host))
+        limit_sessions(app, server)  # per client address: no sign-in here
         url = bound + "/mcp"
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     # A line tests and supervisors can wait for; on stderr like every log.
     print(f"xcourier: serving MCP over streamable HTTP at {url}", file=sys.stderr, flush=True)
     await uvicorn.Server(config).serve(sockets=[sock])
+
+
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def local_transport_security(bound_host: str) -> Any:
+    """DNS-rebinding protection for a server bound to a loopback address, decided from the address.
+
+    The SDK turns its protection on only for the spellings "127.0.0.1", "localhost" and "::1", so
+    `--host 127.0.0.2` (all of 127/8 is loopback) or `--host 0:0:0:0:0:0:0:1` answered any Host,
+    and a web page on attacker.example, resolved to 127.0.0.2 by its own DNS, could drive the server.
+    Here the bound address (as the kernel reports it, so in one spelling) is parsed; on loopback only
+    loopback names are accepted as Host and Origin. A server bound elsewhere (--insecure-no-auth, a
+    trusted network) is reached under names we can't know, so there the SDK's default (off) stays.
+    """
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    try:
+        address = ipaddress.ip_address(bound_host)
+    except ValueError:
+        return None  # uvicorn bound a name, not an address: not reached here (we bind the socket ourselves)
+    if not address.is_loopback:
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    own = f"[{address.compressed}]" if address.version == 6 else address.compressed
+    names = list(dict.fromkeys((*_LOOPBACK_NAMES, own)))
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[f"{name}:*" for name in names],
+        allowed_origins=[f"http://{name}:*" for name in names],
+    )

@@ -29,6 +29,7 @@ class Settings:
     port: int = 8000
     sandbox: bool = False
     sandbox_port: int = 0
+    sandbox_plan: str = "pay-per-use"  # the X plan the sandbox plays (xcourier.server.sandbox.plans.PLANS)
     api_base_url: str = DEFAULT_BASE_URL
     media_roots: tuple[Path, ...] = ()
     # Hosts remote media may come from even though they resolve to private addresses (e.g. an intranet CDN).
@@ -39,7 +40,9 @@ class Settings:
     sandbox_chatter: float = 0.0  # with sandbox: bob posts every N seconds (0: off)
     # Safety switches, read by the tool inventory and the call pipeline.
     read_only: bool = False
-    tools: tuple[str, ...] | None = None  # allow list; None: all
+    # Toolsets to expose (inventory.TOOLSETS, `default`, `all`); None: the default selection.
+    toolsets: tuple[str, ...] | None = None
+    tools: tuple[str, ...] | None = None  # allow list; None: every tool of the chosen toolsets
     exclude_tools: tuple[str, ...] = ()
     confirm: Literal["none", "destructive", "writes"] = "none"
     dry_run: bool = False

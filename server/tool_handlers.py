@@ -22,7 +22,7 @@ from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
 from xcourier.tools import engagement, messages, posts, timeline, validation
-from xcourier.tools.errors import MissingScopeError, TransportError, XError
+from xcourier.tools.errors import AnswerUnreadableError, MissingScopeError, NotSentError, TransportError, XError
 from xcourier.tools.media import MAX_DM_ATTACHMENTS, MAX_POST_IMAGES, ProgressCallback
 from xcourier.tools.models import (
     CreatePostResult,
@@ -31,10 +31,12 @@ from xcourier.tools.models import (
     LikePostResult,
     RepostPostResult,
     SendDirectMessageResult,
+    UnlikePostResult,
+    UnrepostPostResult,
 )
 
 from . import results
-from .audit import has_url
+from .audit import has_url, metering
 
 if TYPE_CHECKING:
     from .inventory import ToolSpec
@@ -69,8 +71,6 @@ class ToolCall:
     plan: dict[str, Any] | None = None
     validate: Callable[[], Awaitable[object]] | None = None
     result_ids: Callable[[Any], dict[str, str]] = lambda _result: {}
-    # Reads are priced by what they return (X bills per resource read).
-    cost_of_result: Callable[[Any], float] | None = None
 
 
 def confirmation(runtime: "Runtime", spec: "ToolSpec") -> Callable[..., Awaitable[Any]]:
@@ -131,6 +131,20 @@ def _approval_refusal(approval: ElicitationResult[Approval] | None) -> str | Non
 async def _run(
     runtime: "Runtime", call: ToolCall, approval: ElicitationResult[Approval] | None = None
 ) -> CallToolResult:
+    # Everything the call reads from X (lookups, uploads, pages) lands in one audit entry with the call's name.
+    async with metering(call.spec.name):
+        if not call.spec.writes:
+            spent = await runtime.guards.read_refusal()
+            return await _run_admitted(runtime, call, approval, spent.reason if spent else None)
+        # A write holds its place under the pace and spend limits from the check until its outcome is
+        # in the audit trail, so concurrent calls can't all pass the same check.
+        async with runtime.guards.admitted(call.cost) as refusal:
+            return await _run_admitted(runtime, call, approval, refusal)
+
+
+async def _run_admitted(
+    runtime: "Runtime", call: ToolCall, approval: ElicitationResult[Approval] | None, refusal: str | None
+) -> CallToolResult:
     spec = call.spec
     writes = spec.writes
 
@@ -152,7 +166,6 @@ async def _run(
         if writes:
             await audit("refused", f"missing scope(s) {' '.join(missing.scopes)}")
         return results.failure(missing, tool=spec.name, writes=writes, on_sandbox=runtime.on_sandbox)
-    refusal = await runtime.guards.refusal(call.cost) if writes else None
     refusal = refusal or _approval_refusal(approval)
     if refusal is not None:
         await audit("refused", refusal)
@@ -169,18 +182,42 @@ async def _run(
     try:
         result = await call.action()
     except XError as exc:
+        sent = spec.endpoint is not None and exc.endpoint == spec.endpoint
         if writes or call.cost:
-            unknown = isinstance(exc, TransportError) and writes
-            await audit("unknown" if unknown else "error", exc.message)
-        return results.failure(exc, tool=spec.name, writes=writes, on_sandbox=runtime.on_sandbox)
-    cost = call.cost_of_result(result) if call.cost_of_result is not None else call.cost
-    if writes or cost:
-        await audit("ok", ids=call.result_ids(result), cost=cost)
+            outcome = _outcome(exc, writes=writes, sent=sent)
+            if outcome == "ok":
+                # X took the write and billed it: it counts against the pace and spend limits.
+                unread = f"done, but X's answer could not be read: {exc.detail}" if exc.detail else exc.message
+                await audit("ok", unread)
+            else:
+                await audit(outcome, exc.message)
+        return results.failure(exc, tool=spec.name, writes=writes, on_sandbox=runtime.on_sandbox, sent=sent)
+    if writes or call.cost:
+        await audit("ok", ids=call.result_ids(result))
     return results.success(result, call.summary(result), on_sandbox=runtime.on_sandbox)
 
 
+def _outcome(exc: XError, *, writes: bool, sent: bool) -> str:
+    """The audit outcome of a failed call. `sent`: the failure was on the write request itself."""
+    if isinstance(exc, AnswerUnreadableError) and writes and sent:
+        return "ok"  # X answered 2xx: done, only its answer is unreadable
+    if isinstance(exc, NotSentError):
+        return "not-sent"
+    if isinstance(exc, TransportError) and writes:
+        return "unknown" if sent else "not-sent"
+    return "error"
+
+
+# Prices of X's pay-per-use plan (docs.x.com x-api/getting-started/pricing, 2026-08) that
+# audit.DEFAULT_PRICES does not list yet; a key there (or in [pricing]) wins.
+_MORE_PRICES: dict[str, float] = {
+    "interaction_delete": 0.010,  # User Interaction: Delete (unlike, unrepost)
+    "post_create_summoned": 0.010,  # a reply where the replied-to author summoned the account
+}
+
+
 def _price(runtime: "Runtime", key: str) -> float:
-    return runtime.prices.get(key, 0.0)
+    return runtime.prices.get(key, _MORE_PRICES.get(key, 0.0))
 
 
 async def _checked_id(value: str, field: str) -> str:
@@ -300,6 +337,52 @@ def repost_post(runtime: "Runtime", spec: "ToolSpec") -> Handler:
     return handler
 
 
+def unlike_post(runtime: "Runtime", spec: "ToolSpec") -> Handler:
+    async def handler(
+        approval: Annotated[ElicitationResult[Approval], Resolve(confirmation(runtime, spec))],
+        tweet_id: Annotated[
+            str, Field(description="The ID of the post to stop liking.", json_schema_extra=_POST_ID_SCHEMA)
+        ],
+    ) -> Annotated[CallToolResult, UnlikePostResult]:
+        call = ToolCall(
+            spec,
+            action=lambda: engagement.unlike_post(runtime.client, runtime.users, tweet_id),
+            summary=lambda r: f"Post {tweet_id} is {'still' if r.data.liked else 'not'} liked.",
+            cost=_price(runtime, "interaction_delete"),
+            ids={"post_id": str(tweet_id)},
+            plan={"DELETE /2/users/{me}/likes/{tweet_id}": {"tweet_id": tweet_id}},
+            validate=lambda: _checked_id(tweet_id, "tweet_id"),
+        )
+        return await _run(runtime, call, approval)
+
+    return handler
+
+
+def unrepost_post(runtime: "Runtime", spec: "ToolSpec") -> Handler:
+    async def handler(
+        approval: Annotated[ElicitationResult[Approval], Resolve(confirmation(runtime, spec))],
+        tweet_id: Annotated[
+            str,
+            Field(
+                description="The ID of the post that was reposted (not the id of the repost).",
+                json_schema_extra=_POST_ID_SCHEMA,
+            ),
+        ],
+    ) -> Annotated[CallToolResult, UnrepostPostResult]:
+        call = ToolCall(
+            spec,
+            action=lambda: engagement.unrepost_post(runtime.client, runtime.users, tweet_id),
+            summary=lambda r: f"Post {tweet_id} is {'still' if r.data.retweeted else 'not'} reposted.",
+            cost=_price(runtime, "interaction_delete"),
+            ids={"post_id": str(tweet_id)},
+            plan={"DELETE /2/users/{me}/retweets/{source_tweet_id}": {"source_tweet_id": tweet_id}},
+            validate=lambda: _checked_id(tweet_id, "tweet_id"),
+        )
+        return await _run(runtime, call, approval)
+
+    return handler
+
+
 def send_direct_message(runtime: "Runtime", spec: "ToolSpec") -> Handler:
     async def handler(
         ctx: Context,
@@ -369,7 +452,6 @@ def get_new_posts(runtime: "Runtime", spec: "ToolSpec") -> Handler:
             action=lambda: timeline.get_new_posts(runtime.client, runtime.users, username, since_id),
             summary=lambda r: f"{len(r.posts)} post(s) by @{username.lstrip('@')}; next since_id: {r.next_since_id}.",
             ids={"username": str(username).lstrip("@")},
-            cost_of_result=lambda r: _price(runtime, "user_read") + _price(runtime, "post_read") * len(r.posts),
         )
         return await _run(runtime, call)
 

@@ -7,6 +7,10 @@ poll interval comes from X's rate-limit headers: the remaining budget is spread 
 window across every watched user, never faster than the minimum interval, and after a 429
 nothing is sent before the reset. With several users and search allowed, users are folded
 into `from:a OR from:b` recent-search queries, one request per batch.
+
+Polls cost money on X's pay-per-use plan (each post returned is billed once per UTC day):
+each round is metered as one audit entry, and while the daily budget is used up the watcher
+pauses until it frees up, and says so in its status.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from xcourier.tools.errors import ForbiddenError, RateLimitedError, XError
 from xcourier.tools.timeline import Post
 from xcourier.tools.users import UserDirectory
 
+from .audit import Refusal, metering
 from .auth.store import TokenStore
 
 if TYPE_CHECKING:
@@ -65,6 +70,12 @@ class Reader(Protocol):
 
     @property
     def user_id(self) -> str: ...
+
+
+class Budget(Protocol):
+    """The spend guard the watcher's reads count against (--daily-budget)."""
+
+    async def read_refusal(self) -> Refusal | None: ...
 
 
 class SubscriberTokens(Protocol):
@@ -107,6 +118,7 @@ class Watcher:
         reader: Callable[[], Reader] | None = None,
         subscriber_tokens: SubscriberTokens | None = None,
         fleet: Fleet | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self._client = client
         self._users = users
@@ -119,6 +131,8 @@ class Watcher:
         self._reader = reader
         self._subscriber_tokens = subscriber_tokens
         self.fleet = fleet
+        self._budget = budget
+        self.paused: Refusal | None = None  # the budget is used up: no polls until `paused.until`
         self._watched: dict[str, Watched] = {}
         # Subscribing and polling each run one at a time; unsubscribing takes no lock at all,
         # so a session's cleanup never waits behind X's answers.
@@ -140,17 +154,19 @@ class Watcher:
             key = name.lower()
             watched = self._watched.get(key)
             if watched is None:
-                if reader is not None:
-                    watched = await self._baseline(name, reader.client, reader.users)
-                else:
-                    watched = await self._baseline(name, self._client, self._users)
+                async with metering("newPost subscribe"):
+                    if reader is not None:
+                        watched = await self._baseline(name, reader.client, reader.users)
+                    else:
+                        watched = await self._baseline(name, self._client, self._users)
                 if self.fleet is not None:
                     watched.held = await self.fleet.hold(self._cursor_key(watched.username))
                 self._watched[key] = watched
                 logger.info("newPost watcher: now watching @%s", watched.username)
             elif reader is not None:
                 # Someone else's subscription let this user in; this caller must be able to see them too.
-                await timeline.newest_posts(reader.client, watched.user_id, 5)
+                async with metering("newPost subscribe"):
+                    await timeline.newest_posts(reader.client, watched.user_id, 5)
             watched.uris[subscriber] = uri
             if reader is not None:
                 watched.callers[subscriber] = reader.user_id
@@ -204,7 +220,10 @@ class Watcher:
             for endpoint, rl in self._client.rate_limits.items()
             if endpoint in (f"GET {timeline.TIMELINE}", f"GET {timeline.SEARCH}")
         }
+        paused = {"reason": self.paused.reason, "until": _iso(self.paused.until)} if self.paused is not None else None
         return {
+            "state": "paused" if paused else "polling",
+            "paused": paused,
             "min_interval_seconds": self.min_interval,
             "mode": "search" if self.use_search and len(self._watched) > 1 else "timeline",
             "watched": [
@@ -233,30 +252,49 @@ class Watcher:
             everyone = [w for w in self._watched.values() if w.held]
             # Longest-waiting first: when the budget runs out mid-round, nobody starves for ever.
             due = sorted((w for w in everyone if force or w.next_due <= now), key=lambda w: w.last_polled)
-            if not due:
+            if not due or await self._out_of_budget(everyone):
                 return 0
-            requests = 0
-            searchable = [w for w in everyone if self._searchable(w, now)] if self.use_search else []
-            searchable_ids = {id(w) for w in searchable}
-            # One search request covers every searchable user, due or not, so search them all together.
-            searched = searchable if len(searchable) > 1 and any(id(w) in searchable_ids for w in due) else []
-            if searched:
-                requests += await self._poll_search(searched)
-            searched_ids = {id(w) for w in searched}
-            on_timeline = [w for w in everyone if id(w) not in searched_ids]
-            polled: list[Watched] = []
-            for watched in due:
-                if id(watched) in searched_ids:
-                    continue
-                if self._wait_for_reset(watched, f"GET {timeline.TIMELINE}"):
-                    continue
-                requests += 1
-                if await self._poll_timeline(watched):
-                    polled.append(watched)
-            # Scheduled once the round is done, from the budget X reported last, for everyone who
-            # shares this endpoint's budget (not just those polled this round).
-            self._schedule(polled, f"GET {timeline.TIMELINE}", requests_per_round=len(on_timeline))
-            return requests
+            async with metering("newPost watcher"):
+                return await self._poll_round(everyone, due, now)
+
+    async def _out_of_budget(self, everyone: list[Watched]) -> bool:
+        """The daily budget is used up: pause everyone until it frees up (checked once per round)."""
+        refusal = await self._budget.read_refusal() if self._budget is not None else None
+        if refusal is None:
+            if self.paused is not None:
+                logger.info("newPost watcher: budget available again; polling resumes")
+            self.paused = None
+            return False
+        if self.paused is None:
+            logger.warning("newPost watcher: paused: %s", refusal.reason)
+        self.paused = refusal
+        for watched in everyone:
+            watched.next_due = max(watched.next_due, refusal.until)
+        return True
+
+    async def _poll_round(self, everyone: list[Watched], due: list[Watched], now: float) -> int:
+        requests = 0
+        searchable = [w for w in everyone if self._searchable(w, now)] if self.use_search else []
+        searchable_ids = {id(w) for w in searchable}
+        # One search request covers every searchable user, due or not, so search them all together.
+        searched = searchable if len(searchable) > 1 and any(id(w) in searchable_ids for w in due) else []
+        if searched:
+            requests += await self._poll_search(searched)
+        searched_ids = {id(w) for w in searched}
+        on_timeline = [w for w in everyone if id(w) not in searched_ids]
+        polled: list[Watched] = []
+        for watched in due:
+            if id(watched) in searched_ids:
+                continue
+            if self._wait_for_reset(watched, f"GET {timeline.TIMELINE}"):
+                continue
+            requests += 1
+            if await self._poll_timeline(watched):
+                polled.append(watched)
+        # Scheduled once the round is done, from the budget X reported last, for everyone who
+        # shares this endpoint's budget (not just those polled this round).
+        self._schedule(polled, f"GET {timeline.TIMELINE}", requests_per_round=len(on_timeline))
+        return requests
 
     def _wait_for_reset(self, watched: Watched, endpoint: str) -> bool:
         """Budget known to be spent: schedule for the reset instead of collecting 429s."""

@@ -121,6 +121,13 @@ def admin(sandbox: SandboxServer) -> Iterator[Admin]:
 
 
 @pytest.fixture
+def enterprise(admin: Admin) -> None:
+    """The sandbox plays pay-per-use (what a new X developer gets), where likes are refused since
+    2026-04-20: tests that use likePost as an ordinary write switch it to an Enterprise account."""
+    admin.http.post("/plan", json={"plan": "enterprise"}).raise_for_status()
+
+
+@pytest.fixture
 async def runtime(sandbox: SandboxServer, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Runtime]:
     media_root = tmp_path_factory.mktemp("media")
     async with Runtime.open(Settings(sandbox=True, media_roots=(media_root,)), sandbox_server=sandbox) as rt:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -33,3 +35,106 @@ def test_the_sandbox_imports_nothing_else_from_xcourier():
                 assert "xcourier.tools" not in line, f"{source}: {line}"
                 assert "xcourier.server" not in line or "xcourier.server.sandbox" in line, f"{source}: {line}"
                 assert not line.lstrip().startswith("from .."), f"{source}: {line}"
+
+
+# ---- what PyPI and the MCP Registry read --------------------------------------------------------
+
+SERVER_JSON = ROOT / "server.json"
+REGISTRY_SCHEMA = ROOT / "tests" / "data" / "mcp-server.schema.json"
+
+
+def _project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def test_server_json_is_valid_against_the_registry_schema():
+    import json
+
+    import jsonschema
+
+    schema = json.loads(REGISTRY_SCHEMA.read_text())
+    assert schema["$id"] == "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json"
+    manifest = json.loads(SERVER_JSON.read_text())
+    assert manifest["$schema"] == schema["$id"]
+    validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+    errors = sorted(validator.iter_errors(manifest), key=lambda error: list(error.path))
+    assert not errors, [f"{list(error.path)}: {error.message}" for error in errors]
+
+
+def test_server_json_names_this_package_and_version_and_the_readme_carries_its_mcp_name():
+    import json
+
+    manifest = json.loads(SERVER_JSON.read_text())
+    project = _project()
+    (package,) = manifest["packages"]
+    assert package["registryType"] == "pypi" and package["identifier"] == project["name"]
+    assert manifest["version"] == package["version"] == project["version"]
+    # The registry proves PyPI ownership by finding this marker in the package's description (the README).
+    assert f"mcp-name: {manifest['name']}" in (ROOT / "README.md").read_text()
+
+
+def test_the_package_metadata_has_what_a_pypi_page_shows():
+    project = _project()
+    assert project["readme"] == "README.md" and project["license"] == "MIT"
+    assert project["keywords"] and "mcp" in project["keywords"]
+    assert any(c.startswith("Programming Language :: Python :: 3.11") for c in project["classifiers"])
+    assert {"Homepage", "Source", "Issues"} <= set(project["urls"])
+    assert project["scripts"] == {"xcourier": "xcourier.server.cli:main"}
+
+
+@pytest.mark.slow
+def test_the_built_wheel_installs_into_a_fresh_venv_and_runs(tmp_path: Path):
+    """As a release would: sdist and wheel from a copy of the sources, the wheel into a fresh venv."""
+    import shutil
+    import subprocess
+    import sys
+
+    source = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "node_modules", ".venv", "build", "dist")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name if source.exists() else _mkdir(source) / name)
+    for folder in ("server", "tools"):
+        shutil.copytree(ROOT / folder, source / folder, ignore=ignore)
+    dist = tmp_path / "dist"
+    # Bounded: the build and the install each take seconds with a warm pip cache.
+    subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(dist), str(source)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    wheels, sdists = list(dist.glob("xcourier-*.whl")), list(dist.glob("xcourier-*.tar.gz"))
+    assert len(wheels) == 1 and len(sdists) == 1
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    bindir = venv / ("Scripts" if sys.platform == "win32" else "bin")
+    subprocess.run(
+        [str(bindir / "python"), "-m", "pip", "install", "--quiet", str(wheels[0])],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    version = subprocess.run([str(bindir / "xcourier"), "--version"], capture_output=True, text=True, timeout=60)
+    assert version.stdout.strip() == f"xcourier {_project()['version']}"
+    printed = subprocess.run(
+        [str(bindir / "xcourier"), "connect", "vscode", "--sandbox", "--print"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert str(bindir / "xcourier") in printed.stdout
+    probe = "import importlib.util as u; print(u.find_spec('server'), u.find_spec('tools'))"
+    site = subprocess.run(
+        [str(bindir / "python"), "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert site.stdout.split() == ["None", "None"]  # no generic top-level modules in site-packages
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path

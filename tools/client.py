@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -14,10 +16,11 @@ import anyio
 import httpx
 
 from .errors import (
+    AnswerUnreadableError,
+    NotSentError,
     RateLimit,
     ServerError,
     TransportError,
-    XError,
     error_from_partial,
     error_from_response,
     transport_error,
@@ -41,6 +44,10 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         return self.base_delay * (2**attempt) * (0.5 + self.jitter())
+
+
+# (method, path template, path parameters, JSON body) of a successful answer; see tools/billing.py.
+MeterHook = Callable[[str, str, Mapping[str, str], dict[str, Any]], Awaitable[None]]
 
 
 class TokenProvider(Protocol):
@@ -84,6 +91,7 @@ class XClient:
         http: httpx.AsyncClient | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
+        meter: MeterHook | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
@@ -95,6 +103,11 @@ class XClient:
             headers={"User-Agent": "xcourier"},
         )
         self.rate_limits: dict[str, RateLimit] = {}
+        # X's clock minus this machine's, from the Date header of X's latest answer (None before
+        # any): a post's snowflake id is stamped by X's clock, a send time by this one.
+        self.clock_offset: float | None = None
+        # Sees every answer X sent back successfully (cache hits never get here): the spend meter.
+        self._meter = meter
 
     async def aclose(self) -> None:
         if self._owns_http:
@@ -121,21 +134,34 @@ class XClient:
         """One call to X. Returns the JSON body; raises an XError family on failure.
 
         Idempotent calls (GET and DELETE by default; likes and reposts say so) are retried after
-        a 5xx or a transport error, with jittered backoff bounded in total, and never while the
-        endpoint's rate-limit window is spent. Posts and DMs are never retried blindly: a lost
-        answer may mean the write happened.
+        a 5xx or a transport error, with jittered backoff bounded in total, and never while one of
+        the endpoint's rate-limit windows (15-minute or 24-hour) is spent. Posts and DMs are never
+        retried blindly: a lost answer may mean the write happened.
+
+        Raises NotSentError only when no attempt reached X: if an earlier attempt may have, the
+        last failure is reported as a TransportError (the outcome is not known), even when the last
+        attempt could not connect.
         """
         retryable = method in ("GET", "DELETE") if idempotent is None else idempotent
+        endpoint = f"{method} {path_template}"
         waited = 0.0
+        reached = False
         for attempt in range(self.retry.attempts):
             try:
                 return await self._request_once(method, path_template, path_params, params, json, files, data)
-            except (ServerError, TransportError):
-                endpoint = f"{method} {path_template}"
+            except (ServerError, TransportError, NotSentError) as exc:
                 delay = self.retry.delay(attempt)
                 last = attempt == self.retry.attempts - 1
                 if not retryable or last or waited + delay > self.retry.max_total_delay or self._spent(endpoint):
+                    if reached and isinstance(exc, NotSentError):
+                        raise TransportError(
+                            f"Could not complete {endpoint}: an earlier attempt reached X and its outcome is not "
+                            f"known, and the retry could not reach X ({exc.reason})",
+                            endpoint=endpoint,
+                            detail=exc.detail,
+                        ) from None
                     raise
+                reached = reached or not isinstance(exc, NotSentError)
                 logger.info("%s failed; retrying in %.1f s", endpoint, delay)
                 waited += delay
                 await self.retry.sleep(delay)
@@ -143,7 +169,7 @@ class XClient:
 
     def _spent(self, endpoint: str) -> bool:
         rate_limit = self.rate_limits.get(endpoint)
-        return rate_limit is not None and rate_limit.remaining <= 0 and rate_limit.reset_at > time.time()
+        return rate_limit is not None and rate_limit.spent_window(time.time()) is not None
 
     async def _request_once(
         self,
@@ -166,7 +192,10 @@ class XClient:
             retry_token = await self._tokens.refresh_after_unauthorized(token)
             if retry_token is not None and retry_token != token:
                 response = await self._send(method, url, endpoint, retry_token, params, json, files, data)
-        return self._parse(response, endpoint)
+        body = self._parse(response, endpoint)
+        if self._meter is not None:
+            await self._meter(method, path_template, path_params or {}, body)
+        return body
 
     async def _send(
         self,
@@ -191,25 +220,45 @@ class XClient:
             )
         except httpx.HTTPError as exc:
             logger.warning("%s failed: %s", endpoint, type(exc).__name__)
-            raise transport_error(exc, endpoint) from None
+            raise transport_error(exc, endpoint, self.base_url) from None
+        self._note_clock(response.headers.get("date"))
         rate_limit = RateLimit.from_headers(response.headers)
         if rate_limit is not None:
             self.rate_limits[endpoint] = rate_limit
         logger.debug("%s -> %s", endpoint, response.status_code)
         return response
 
+    def _note_clock(self, date: str | None) -> None:
+        if not date:
+            return
+        # A malformed Date header says nothing about X's clock: keep what is known.
+        with contextlib.suppress(TypeError, ValueError, IndexError):
+            self.clock_offset = parsedate_to_datetime(date).timestamp() - time.time()
+
     def _parse(self, response: httpx.Response, endpoint: str) -> dict[str, Any]:
         if not response.is_success:
             raise error_from_response(response, endpoint)
         if response.status_code == 204 or not response.content:
             return {}
+        # A 2xx means X did what was asked: a body that can't be read doesn't undo that.
+        status = response.status_code
         try:
             body = response.json()
         except ValueError:
-            raise XError(f"X answered {endpoint} with a body that is not JSON", status=response.status_code) from None
+            raise _unreadable(endpoint, status, "the body is not JSON") from None
         if not isinstance(body, dict):
-            raise XError(f"X answered {endpoint} with unexpected JSON", status=response.status_code)
+            raise _unreadable(endpoint, status, "the body is JSON but not an object")
         partial = error_from_partial(body, endpoint, response.status_code)
         if partial is not None:
             raise partial
         return body
+
+
+def _unreadable(endpoint: str, status: int, what: str) -> AnswerUnreadableError:
+    # The message names what was wrong, never the body: it may hold secrets.
+    return AnswerUnreadableError(
+        f"X accepted {endpoint} (HTTP {status}), but xcourier could not read its answer: {what}.",
+        status=status,
+        endpoint=endpoint,
+        detail=what,
+    )

@@ -117,6 +117,10 @@ def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
+class UnreachableError(InvalidInputError):
+    """The host did not deliver (timeout, connection refused or reset, TLS): worth not asking again soon."""
+
+
 class RemoteFetcher:
     """GETs one http(s) URL under the rules above; every refusal is an InvalidInputError."""
 
@@ -147,7 +151,7 @@ class RemoteFetcher:
                 async with httpx.AsyncClient(trust_env=False, timeout=self.timeout) as http:
                     return await self._follow(http, url, label, cap)
         except TimeoutError:
-            raise InvalidInputError(
+            raise UnreachableError(
                 f"{label}: {first_host} did not deliver the image within {self.timeout:g} s; "
                 "try another URL or attach the file another way."
             ) from None
@@ -160,7 +164,7 @@ class RemoteFetcher:
             try:
                 response = await http.send(request, stream=True, follow_redirects=False)
             except httpx.HTTPError as exc:
-                raise InvalidInputError(
+                raise UnreachableError(
                     f"{label}: could not fetch the image from {current.host} ({type(exc).__name__})."
                 ) from None
             try:

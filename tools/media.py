@@ -36,6 +36,9 @@ MAX_DM_ATTACHMENTS = 1
 
 # Still images up to this size go in one multipart request; GIFs and anything larger are sent in
 # chunks, so a large file is not one long request that fails as a whole and progress can be shown.
+# X's CLI xurl sends every file through the chunked flow, which X calls recommended; the one-shot
+# upload stays documented for images, and for a small image it is one request instead of three
+# (initialize, append, finalize), each counted against X's per-15-minute limits.
 SIMPLE_UPLOAD_MAX_BYTES = 1 * MB
 SEGMENT_BYTES = 1 * MB  # X takes segment_index 0..999, so 1 MB segments cover the 15 MB GIF limit
 MAX_STATUS_CHECKS = 60
@@ -75,9 +78,9 @@ class Attachment:
         return hashlib.sha256(self.content).hexdigest()
 
     def category(self, target: Target) -> MediaCategory:
-        # Every GIF, animated or not, goes as tweet_gif / dm_gif: X's one-shot upload does not take
-        # image/gif (its media_type enum lists none), and the *_gif categories are the ones whose
-        # limit is X's 15 MB GIF limit. A single-frame GIF simply shows as a still GIF.
+        # Every GIF, animated or not, goes as tweet_gif / dm_gif (through the chunked upload): the
+        # *_gif categories are the ones whose limit is X's 15 MB GIF limit. A single-frame GIF simply
+        # shows as a still GIF.
         if self.is_gif:
             return "tweet_gif" if target == "tweet" else "dm_gif"
         return "tweet_image" if target == "tweet" else "dm_image"
@@ -216,26 +219,44 @@ class MediaLoader:
                 "--media-root DIR (or XCOURIER_MEDIA_ROOTS) to allow images from DIR, or pass a data: URI."
             )
         raw = unquote(urlsplit(url).path) if url.lower().startswith("file:") else url
-        try:
-            # resolve() follows symlinks, so a link inside a root pointing outside it is caught below.
-            path = Path(raw).expanduser().resolve(strict=True)
-        except (OSError, RuntimeError):
-            raise InvalidInputError(f"{label}: no such file: {raw}") from None
-        if not any(path.is_relative_to(root) for root in self.roots):
-            raise InvalidInputError(
-                f"{label}: {raw} is outside the allowed media directories "
-                f"({', '.join(str(r) for r in self.roots)}). "
-                "Move it there or allow its folder with --media-root."
-            )
+        if "\x00" in raw:
+            # The OS can't take such a path (Python raises ValueError deep in resolve()): say so plainly.
+            raise InvalidInputError(f"{label}: the file path contains a NUL byte; give the path of an image file.")
+        path = self._inside_a_root(raw, label)
+        if not path.exists():
+            raise InvalidInputError(f"{label}: no such file: {raw}")
         if not path.is_file():
             raise InvalidInputError(f"{label}: {raw} is not a regular file.")
-        with path.open("rb") as handle:
-            head = handle.read(SNIFF_BYTES)
-            limit = limit_for(head)
-            size = path.stat().st_size
-            if size > limit:
-                raise _too_large(label, size, limit)
-            return head + handle.read(limit + 1 - len(head))
+        try:
+            with path.open("rb") as handle:
+                head = handle.read(SNIFF_BYTES)
+                limit = limit_for(head)
+                size = path.stat().st_size
+                if size > limit:
+                    raise _too_large(label, size, limit)
+                return head + handle.read(limit + 1 - len(head))
+        except OSError as exc:
+            raise InvalidInputError(f"{label}: {raw} can't be read ({exc.strerror or 'error'}).") from None
+
+    def _inside_a_root(self, raw: str, label: str) -> Path:
+        """The resolved path if it is below an allowed root; else one message, whatever lies there.
+
+        Checked before anything about the file itself: an answer that differed for a missing file and an
+        existing one outside the roots ("no such file" for /root/.ssh/id_rsa, "outside" for /etc/passwd)
+        would let anyone with the tools probe the file system. The roots are not named: they are the
+        operator's layout, not the agent's business. Non-strict resolve() follows the symlinks that exist
+        (so a link inside a root pointing outside it is caught) and never fails on a missing file.
+        """
+        try:
+            path = Path(raw).expanduser().resolve(strict=False)
+        except (OSError, RuntimeError, ValueError):
+            path = None
+        if path is None or not any(path.is_relative_to(root) for root in self.roots):
+            raise InvalidInputError(
+                f"{label}: that path is outside the allowed media directories. Use a file in one of the "
+                "folders the server was started with (--media-root), an https URL or a data: URI."
+            )
+        return path
 
 
 def checked(content: bytes, entry: FileEntry, label: str) -> Attachment:
@@ -352,7 +373,10 @@ async def _upload_simple(client: XClient, attachment: Attachment, target: Target
         "POST",
         "/2/media/upload",
         files={"media": (attachment.label, attachment.content, attachment.mime_type)},
-        data={"media_category": attachment.category(target), "media_type": attachment.mime_type},
+        # Spec 2.167's MediaUploadRequest takes `media` and `media_category` (and additional_owners)
+        # with additionalProperties false: no `media_type`. X reads the type from the bytes; the
+        # one-shot ("simple") upload is documented for images only (docs.x.com, x-api/media/introduction).
+        data={"media_category": attachment.category(target)},
     )
     media_id = _media_id(body, "POST /2/media/upload")
     await tracker.advance(len(attachment.content), f"Uploaded {attachment.label}")

@@ -1,12 +1,20 @@
-"""Typed shapes at the boundary: the seed's inputs (FILE_ENTRY) and outputs, and X's users."""
+"""Typed shapes at the boundary: the seed's inputs (FILE_ENTRY) and outputs, and X's answers.
+
+X's answers are read tolerantly: every model requires only what X's OpenAPI spec (2.167) requires,
+accepts both of X's vocabularies (`edit_history_tweet_ids` / `edit_history_post_ids`, `id` /
+`rest_id`) and ignores fields it doesn't know, because X adds fields and renames them between
+spec versions while the live API keeps answering in the older words. The results xcourier returns
+keep their documented shapes; where X may leave a field out, the Field description says what is
+filled in instead.
+"""
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import XError
+from .errors import AnswerUnreadableError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -25,26 +33,66 @@ class FileEntry(BaseModel):
     name: str | None = Field(default=None, description="File name, used in messages only.")
 
 
+EDIT_HISTORY = AliasChoices("edit_history_tweet_ids", "edit_history_post_ids")
+
+
+def fill_edit_history(value: Any) -> Any:
+    """A post X sent without its edit history is its own only version: `[id]`.
+
+    X documents that posts made before edits existed (2022-09-29) have no edit history, and spec
+    2.167 makes the field optional and spells it `edit_history_post_ids`; both spellings are read.
+    """
+    if not isinstance(value, dict):
+        return value
+    if any(value.get(name) is not None for name in EDIT_HISTORY.choices):
+        return value
+    post_id = value.get("id")
+    return {**value, "edit_history_tweet_ids": [post_id]} if isinstance(post_id, str) else value
+
+
 class PostData(BaseModel):
-    id: str
-    text: str
-    edit_history_tweet_ids: list[str]
+    # Read straight from X's POST /2/tweets answer, whose CreatePostsResponseData requires only
+    # `id` and `text` (spec 2.167); the edit history is filled from the answer's own id.
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(description="The post's id.")
+    text: str = Field(description="The post's text as X stored it (links shortened to t.co).")
+    edit_history_tweet_ids: list[str] = Field(
+        validation_alias=EDIT_HISTORY,
+        description="Ids of the post's versions, oldest first. X may call this edit_history_post_ids (copied here) "
+        "or leave it out: then it is [id], a new post being its own only version.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_edit_history(cls, value: Any) -> Any:
+        return fill_edit_history(value)
 
 
 class CreatePostResult(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
     data: PostData
 
 
 class DeletedData(BaseModel):
-    deleted: bool
+    model_config = ConfigDict(extra="ignore")
+
+    # DeletePostsResponseData requires `deleted` (spec 2.167).
+    deleted: bool = Field(description="Whether X deleted the post.")
 
 
 class DeletePostResult(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
     data: DeletedData
 
 
 class LikedData(BaseModel):
-    liked: bool
+    liked: bool = Field(
+        description="Whether the signed-in user now likes the post. When X's answer leaves it out, true: inferred "
+        "from X's success status."
+    )
 
 
 class LikePostResult(BaseModel):
@@ -52,25 +100,59 @@ class LikePostResult(BaseModel):
 
 
 class RepostData(BaseModel):
-    # X's newer spec names the field rest_id; older responses say id. The output is always `id`.
-    id: str = Field(validation_alias=AliasChoices("id", "rest_id"))
-    retweeted: bool
+    id: str = Field(
+        description="The reposted post's id (X's `rest_id`). When X's answer leaves it out, the tweet_id passed in."
+    )
+    retweeted: bool = Field(
+        description="Whether the signed-in user has now reposted the post. When X's answer leaves it out, true: "
+        "inferred from X's success status."
+    )
 
 
 class RepostPostResult(BaseModel):
     data: RepostData
 
 
+class UnlikedData(BaseModel):
+    liked: bool = Field(
+        description="Whether the signed-in user still likes the post: false once undone. When X's answer leaves it "
+        "out, false: inferred from X's success status."
+    )
+
+
+class UnlikePostResult(BaseModel):
+    data: UnlikedData
+
+
+class UnrepostedData(BaseModel):
+    retweeted: bool = Field(
+        description="Whether the signed-in user still reposts the post: false once undone. When X's answer leaves "
+        "it out, false: inferred from X's success status."
+    )
+
+
+class UnrepostPostResult(BaseModel):
+    data: UnrepostedData
+
+
 class DirectMessageData(BaseModel):
-    dm_conversation_id: str
-    dm_event_id: str
+    # CreateDirectMessagesByParticipantIdResponseData requires both ids (spec 2.167): they are the
+    # only way to find the message again, so an answer without them is unreadable, not filled in.
+    model_config = ConfigDict(extra="ignore")
+
+    dm_conversation_id: str = Field(description="The conversation the message was sent to.")
+    dm_event_id: str = Field(description="The id of the message (its DM event).")
 
 
 class SendDirectMessageResult(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
     data: DirectMessageData
 
 
 class User(BaseModel):
+    """A user as xcourier uses one: the id to act on, and the handle."""
+
     model_config = ConfigDict(extra="ignore")
 
     id: str
@@ -78,12 +160,108 @@ class User(BaseModel):
     name: str | None = None
 
 
-def parse_response(model: type[ModelT], body: dict[str, Any], endpoint: str) -> ModelT:
-    """Validate X's success body; a shape we don't know is an error, not a crash."""
+# --- X's answers, as sent: everything optional that spec 2.167 leaves optional -------------------
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class LikeAnswerData(_Answer):
+    # LikePostResponseData requires `liked` (spec 2.167), but `data` itself is optional there.
+    liked: bool | None = None
+
+
+class LikeAnswer(_Answer):
+    """POST /2/users/{id}/likes, as X may send it."""
+
+    data: LikeAnswerData | None = None
+
+
+class RepostAnswerData(_Answer):
+    # Spec 2.167's RepostPostResponseData names the id `rest_id`; older answers say `id`, and
+    # older specs make both fields optional.
+    id: str | None = Field(default=None, validation_alias=AliasChoices("rest_id", "id"))
+    retweeted: bool | None = None
+
+
+class RepostAnswer(_Answer):
+    """POST /2/users/{id}/retweets, as X may send it."""
+
+    data: RepostAnswerData | None = None
+
+
+class UnlikeAnswerData(_Answer):
+    # UnlikePostResponseData requires `liked` (spec 2.167); `data` itself is optional.
+    liked: bool | None = None
+
+
+class UnlikeAnswer(_Answer):
+    """DELETE /2/users/{id}/likes/{tweet_id}, as X may send it."""
+
+    data: UnlikeAnswerData | None = None
+
+
+class UnrepostAnswerData(_Answer):
+    # UnrepostPostResponseData requires `retweeted` (spec 2.167); `data` itself is optional.
+    retweeted: bool | None = None
+
+
+class UnrepostAnswer(_Answer):
+    """DELETE /2/users/{id}/retweets/{source_tweet_id}, as X may send it."""
+
+    data: UnrepostAnswerData | None = None
+
+
+class UserAnswerData(_Answer):
+    # Spec 2.167's User schema requires nothing; the caller decides what it can't do without.
+    id: str | None = None
+    username: str | None = None
+    name: str | None = None
+
+
+class UserAnswer(_Answer):
+    """GET /2/users/me and GET /2/users/by/username/{username}, as X may send them."""
+
+    data: UserAnswerData | None = None
+
+
+def answer_unreadable(endpoint: str, what: str, status: int | None = None) -> AnswerUnreadableError:
+    """X accepted the call (2xx) but `what` could not be read from its answer.
+
+    The message names the endpoint and the missing part, never the body: it may hold secrets.
+    """
+    answered = f"HTTP {status}" if status is not None else "a success status"
+    return AnswerUnreadableError(
+        f"X accepted {endpoint} ({answered}), but xcourier could not read its answer: {what}.",
+        status=status,
+        endpoint=endpoint,
+    )
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "the body"
+
+
+def _describe(exc: ValidationError) -> str:
+    # pydantic's messages name the expected type, not the value received: safe to repeat.
+    problems = [
+        f"{_where(error['loc'])} " + ("is missing" if error["type"] == "missing" else f"is wrong: {error['msg']}")
+        for error in exc.errors(include_input=False, include_url=False)
+    ]
+    shown = "; ".join(problems[:3])
+    return shown + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+
+
+def parse_response(model: type[ModelT], body: dict[str, Any], endpoint: str, status: int | None = None) -> ModelT:
+    """Read X's success body into `model`; a shape that can't be read raises AnswerUnreadableError.
+
+    Only 2xx bodies get here, so X did what was asked: the error says so rather than inviting a retry.
+    """
     try:
         return model.model_validate(body)
-    except ValidationError:
-        raise XError(
-            f"X answered {endpoint} with a response xcourier does not understand (expected {model.__name__}).",
-            endpoint=endpoint,
-        ) from None
+    except ValidationError as exc:
+        raise answer_unreadable(endpoint, _describe(exc), status) from None

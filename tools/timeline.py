@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import validation
 from .client import XClient
-from .models import parse_response
+from .models import EDIT_HISTORY, fill_edit_history, parse_response
 from .users import UserDirectory
+
+logger = logging.getLogger("xcourier.x")
 
 TIMELINE = "/2/users/{id}/tweets"
 SEARCH = "/2/tweets/search/recent"
@@ -18,17 +22,52 @@ MAX_QUERY_LENGTH = 512
 # X reaches only a user's newest 3,200 posts; more pages than this can't exist.
 MAX_PAGES = 32 + 1
 NEWEST_FEW = 5
-_FIELDS = "created_at,author_id"
+# Spec 2.167 names the parameter `post.fields` (the live API also takes `tweet.fields`) and moved
+# `author_id` out of its enum into `expansions`. X puts an expanded id on the post itself
+# (docs.x.com, x-api/fundamentals/expansions), so search, which mixes authors, asks for the
+# expansion; a timeline is one user's posts, whose author the call already knows, so it doesn't
+# (includes.users would be billed as user reads).
+_FIELDS = "created_at"
+_SEARCH_EXPANSIONS = "author_id"
 
 
 class Post(BaseModel):
+    """A post by the user, as X sent it; what X left out is filled in as each field says."""
+
+    # Read tolerantly: spec 2.167's Post requires nothing. A post is usable only with an id (the
+    # cursor, the order, what the user acts on); snowflake ids are digits, anything else can't be
+    # ordered, and _Page skips such items rather than failing the page.
     model_config = ConfigDict(extra="ignore")
 
-    id: str
-    text: str
-    edit_history_tweet_ids: list[str]
-    created_at: str | None = None
-    author_id: str | None = None
+    id: str = Field(description="The post's id.")
+    text: str = Field(description="The post's text; empty when X sent none.")
+    edit_history_tweet_ids: list[str] = Field(
+        validation_alias=EDIT_HISTORY,
+        description="Ids of the post's versions, oldest first. X may call this edit_history_post_ids (copied here) "
+        "or leave it out, as it does for posts made before 2022-09-29: then it is [id].",
+    )
+    created_at: str | None = Field(default=None, description="When the post was made (ISO 8601), if X said.")
+    author_id: str | None = Field(
+        default=None, description="The author's user id; for a user's own timeline, that user when X leaves it out."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill(cls, value: Any) -> Any:
+        value = fill_edit_history(value)
+        # A post without text exists (media-only posts are answered with an empty one); "" rather
+        # than a page that can't be read. Done here, not as a default, to keep `text` required in
+        # getNewPosts' output schema: it is always there.
+        if isinstance(value, dict) and value.get("text") is None:
+            return {**value, "text": ""}
+        return value
+
+    @field_validator("id")
+    @classmethod
+    def _snowflake(cls, value: str) -> str:
+        if not value.isascii() or not value.isdigit():
+            raise ValueError("a post id is digits")
+        return value
 
 
 class _Meta(BaseModel):
@@ -44,6 +83,35 @@ class _Page(BaseModel):
 
     data: list[Post] = []
     meta: _Meta = _Meta()
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _usable(cls, items: Any) -> Any:
+        """One post X sent in a shape that can't be used is skipped, not the whole page with it.
+
+        X omits `data` on an empty page. A post without a usable id can't be ordered, delivered or
+        used as a cursor; failing the page for it would stall getNewPosts and the watcher on every poll.
+        """
+        if items is None:
+            return []
+        if not isinstance(items, list):
+            return items  # not a page at all: unreadable
+        usable: list[Post] = []
+        for item in items:
+            try:
+                usable.append(Post.model_validate(item))
+            except ValidationError:
+                logger.warning("skipped a post X sent without a usable id or text")
+        return usable
+
+    @field_validator("meta", mode="before")
+    @classmethod
+    def _no_meta(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    def authored_by(self, user_id: str) -> list[Post]:
+        """The posts of one user's timeline: every one is theirs, whether X said so or not."""
+        return [post if post.author_id else post.model_copy(update={"author_id": user_id}) for post in self.data]
 
 
 class NewPosts(BaseModel):
@@ -69,15 +137,17 @@ def minus_seconds(post_id: str, seconds: float) -> str:
     return str(max(0, int(post_id) - (int(seconds * 1000) << 22)))
 
 
-async def _pages(client: XClient, path: str, params: dict[str, str | int], path_params: dict[str, str]) -> list[Post]:
-    """Every post the query reaches, oldest first."""
+async def _pages(
+    client: XClient, path: str, params: dict[str, str | int], path_params: dict[str, str], author: str | None = None
+) -> list[Post]:
+    """Every post the query reaches, oldest first; `author` when every post is that user's."""
     posts: list[Post] = []
     token: str | None = None
     for _ in range(MAX_PAGES):
         query = dict(params) | ({"pagination_token" if path == TIMELINE else "next_token": token} if token else {})
         body = await client.request("GET", path, path_params=path_params, params=query)
         page = parse_response(_Page, body, f"GET {path}")
-        posts.extend(page.data)
+        posts.extend(page.authored_by(author) if author is not None else page.data)
         token = page.meta.next_token
         if not token:
             break
@@ -87,18 +157,18 @@ async def _pages(client: XClient, path: str, params: dict[str, str | int], path_
 
 async def user_posts(client: XClient, user_id: str, since_id: str | None) -> list[Post]:
     """All of the user's posts newer than since_id, oldest first."""
-    params: dict[str, str | int] = {"max_results": MAX_PAGE, "tweet.fields": _FIELDS}
+    params: dict[str, str | int] = {"max_results": MAX_PAGE, "post.fields": _FIELDS}
     if since_id is not None:
         params["since_id"] = since_id
-    return await _pages(client, TIMELINE, params, {"id": user_id})
+    return await _pages(client, TIMELINE, params, {"id": user_id}, author=user_id)
 
 
 async def newest_posts(client: XClient, user_id: str, count: int = NEWEST_FEW) -> list[Post]:
     """The user's newest `count` posts (5..100), oldest first."""
-    params: dict[str, str | int] = {"max_results": max(5, min(count, MAX_PAGE)), "tweet.fields": _FIELDS}
+    params: dict[str, str | int] = {"max_results": max(5, min(count, MAX_PAGE)), "post.fields": _FIELDS}
     body = await client.request("GET", TIMELINE, path_params={"id": user_id}, params=params)
     page = parse_response(_Page, body, f"GET {TIMELINE}")
-    return sorted(page.data, key=lambda post: int(post.id))[-count:]
+    return sorted(page.authored_by(user_id), key=lambda post: int(post.id))[-count:]
 
 
 def search_queries(usernames: Sequence[str]) -> list[list[str]]:
@@ -126,7 +196,8 @@ async def search_posts(client: XClient, usernames: Sequence[str], since_id: str)
         "query": search_query(usernames),
         "since_id": since_id,
         "max_results": MAX_PAGE,
-        "tweet.fields": _FIELDS,
+        "post.fields": _FIELDS,
+        "expansions": _SEARCH_EXPANSIONS,
     }
     return await _pages(client, SEARCH, params, {})
 

@@ -32,12 +32,21 @@ def add_parser(commands: Any) -> None:
         help="log in with OAuth 2.0 (authorization code + PKCE) and store the tokens",
         description=(
             "Opens X's authorize page; X sends the browser back to http://127.0.0.1:PORT/callback, which must be "
-            "registered as a callback URL in the X app. Client id and secret come from the flags, "
-            f"{ENV_CLIENT_ID} / {ENV_CLIENT_SECRET}, or the config file's [auth] table."
+            "registered as a callback URL in the X app. The client id comes from --client-id, "
+            f"{ENV_CLIENT_ID} or the config file's [auth] table; a confidential client's secret from "
+            f"--client-secret-stdin, {ENV_CLIENT_SECRET} or the config file (never put it on the command line: "
+            "every user of the machine can read a command line)."
         ),
     )
     login_parser.add_argument("--client-id", help="the X app's OAuth 2.0 client id")
-    login_parser.add_argument("--client-secret", help="confidential clients only (Web App type)")
+    secret = login_parser.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--client-secret-stdin",
+        action="store_true",
+        help="read a confidential client's secret from standard input (a prompt on a terminal)",
+    )
+    # Kept so existing scripts work, and warned about: see _client_secret.
+    secret.add_argument("--client-secret", help=argparse.SUPPRESS)
     login_parser.add_argument(
         "--scopes",
         nargs="+",
@@ -115,7 +124,7 @@ async def _login(args: argparse.Namespace, environ: dict[str, str]) -> int:
             f"No client id. Pass --client-id, set {ENV_CLIENT_ID}, or add client_id to the config file's [auth] "
             "table. The README's 'Setting up the X app' says where to find it."
         )
-    secret = args.client_secret or environ.get(ENV_CLIENT_SECRET) or auth_config.get("client_secret") or None
+    secret = _client_secret(args, environ, auth_config)
     api_base_url = check_api_base_url(args.api_base_url or oauth.X_API_BASE_URL)
     app = oauth.OAuthApp(
         client_id=client_id, client_secret=secret, api_base_url=api_base_url, authorize_url=args.authorize_url or ""
@@ -124,6 +133,32 @@ async def _login(args: argparse.Namespace, environ: dict[str, str]) -> int:
     tokens = await login(app, scopes, store, port=args.port, timeout=args.timeout, show_url=show)
     print(f"Logged in as {_describe(tokens, time.time())}\n  stored:  {store.location}")
     return 0
+
+
+def _client_secret(args: argparse.Namespace, environ: dict[str, str], auth_config: dict[str, Any]) -> str | None:
+    """A confidential client's secret, from where no other user of the machine can read it."""
+    if args.client_secret:
+        # /proc/PID/cmdline (ps, top) is readable by every local user for as long as the login waits.
+        print(
+            "xcourier: warning: --client-secret puts the secret in the process list, where any user of this "
+            f"machine can read it; use --client-secret-stdin, {ENV_CLIENT_SECRET} or the config file's [auth] "
+            "client_secret instead.",
+            file=sys.stderr,
+            flush=True,
+        )
+        return str(args.client_secret)
+    if args.client_secret_stdin:
+        if sys.stdin.isatty():
+            import getpass
+
+            typed = getpass.getpass("X client secret (not shown): ")
+        else:
+            typed = sys.stdin.readline()
+        typed = typed.strip()
+        if not typed:
+            raise LoginError("--client-secret-stdin: standard input gave no secret (an empty line).")
+        return typed
+    return environ.get(ENV_CLIENT_SECRET) or auth_config.get("client_secret") or None
 
 
 async def _sandbox_login(args: argparse.Namespace, scopes: tuple[str, ...], show: Callable[[str], None]) -> int:

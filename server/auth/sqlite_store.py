@@ -3,6 +3,9 @@
 SQLite commits are atomic and, with synchronous=FULL, durable, so a process killed at any
 point leaves either the old or the new token set. The refresh lock is an flock on a
 side file: the kernel drops it when the holder dies, so a crash can't wedge the next process.
+
+With XCOURIER_STORE_KEY a login is sealed whole (metadata too) to its user id, and a record to
+its kind and key (see store.Sealer); stores written by earlier versions are migrated once.
 """
 
 from __future__ import annotations
@@ -21,7 +24,17 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from .store import StoreError, check_lease_ttl, fernet_for, open_record, seal_record
+from .store import (
+    SEALED_PREFIX,
+    Sealer,
+    StoreError,
+    check_lease_ttl,
+    open_record,
+    open_tokens,
+    seal_record,
+    seal_tokens,
+    tokens_from_dict,
+)
 from .tokenset import TokenSet
 
 logger = logging.getLogger("xcourier.auth")
@@ -61,6 +74,10 @@ CREATE TABLE IF NOT EXISTS records (
     PRIMARY KEY (kind, key)
 );
 CREATE INDEX IF NOT EXISTS records_expires_at ON records (expires_at);
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS leases (
     name TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
@@ -68,6 +85,8 @@ CREATE TABLE IF NOT EXISTS leases (
 );
 """
 
+FORMAT = "2"  # the sealing format; see _migrate
+_SEALED = 2  # token_sets.encrypted: 0 plain, 1 the old Fernet format (secrets only), 2 sealed whole to its user id
 _COLUMNS = "user_id, username, scopes, expires_at, api_base_url, client_id, version, logged_in_at, encrypted, secrets"
 
 
@@ -85,7 +104,8 @@ class SQLiteTokenStore:
         self._sealed_only = sealed_only and key is not None
         self._clock = clock  # for records' and leases' expiry
         self.location = str(path)
-        self._fernet = fernet_for(key) if key else None
+        self._sealer = Sealer(key) if key else None
+        self._migrated = False
         self._lock_path = path.with_name(path.name + ".lock")
         self._initialised = False
         self._local_locks: dict[str, anyio.Lock] = {}
@@ -122,6 +142,9 @@ class SQLiteTokenStore:
         def job() -> T:
             try:
                 connection = self._connect()
+                if not self._migrated:
+                    self._migrate(connection)
+                    self._migrated = True
                 try:
                     return work(connection)
                 finally:
@@ -147,43 +170,22 @@ class SQLiteTokenStore:
             return db.execute(query, (account, account.lstrip("@"), account)).fetchone()
 
         row = await self._run(work)
-        return None if row is None else self._decode(row)
+        tokens = None if row is None else self._decode(row)
+        if tokens is None or account is None:
+            return tokens
+        # The columns picked the row; what counts is what was sealed (someone may have edited a username).
+        matches = tokens.user_id == account or tokens.username.lower() == account.lstrip("@").lower()
+        return tokens if matches else None
 
     async def load_user(self, user_id: str) -> TokenSet | None:
         def work(db: sqlite3.Connection) -> tuple[Any, ...] | None:
             return db.execute(f"SELECT {_COLUMNS} FROM token_sets WHERE user_id = ?", (user_id,)).fetchone()
 
         row = await self._run(work)
-        if row is not None and self._sealed_only and not row[8]:
-            logger.warning(
-                "refused an unsealed login in %s (user id %s): not written by xcourier", self.location, user_id
-            )
-            return None
         return None if row is None else self._decode(row)
 
     async def save(self, tokens: TokenSet) -> None:
-        secrets = json.dumps(
-            {
-                "access_token": tokens.access_token,
-                "refresh_token": tokens.refresh_token,
-                "client_secret": tokens.client_secret,
-            }
-        ).encode()
-        encrypted = self._fernet is not None
-        blob = self._fernet.encrypt(secrets) if self._fernet is not None else secrets
-        row = (
-            tokens.user_id,
-            tokens.username,
-            " ".join(sorted(tokens.scopes)),
-            tokens.expires_at,
-            tokens.api_base_url,
-            tokens.client_id,
-            tokens.version,
-            tokens.logged_in_at,
-            time.time(),
-            int(encrypted),
-            blob,
-        )
+        row = self._row(tokens)
 
         def work(db: sqlite3.Connection) -> None:
             db.execute(
@@ -193,6 +195,31 @@ class SQLiteTokenStore:
             )
 
         await self._run(work)
+
+    def _row(self, tokens: TokenSet) -> tuple[Any, ...]:
+        if self._sealer is not None:
+            encrypted, blob = _SEALED, seal_tokens(self._sealer, tokens).encode()
+        else:
+            secrets = {
+                "access_token": tokens.access_token,
+                "refresh_token": tokens.refresh_token,
+                "client_secret": tokens.client_secret,
+            }
+            encrypted, blob = 0, json.dumps(secrets).encode()
+        # The columns stay readable for look-ups by username and ordering; _decode trusts only the sealed copy.
+        return (
+            tokens.user_id,
+            tokens.username,
+            " ".join(sorted(tokens.scopes)),
+            tokens.expires_at,
+            tokens.api_base_url,
+            tokens.client_id,
+            tokens.version,
+            tokens.logged_in_at,
+            time.time(),
+            encrypted,
+            blob,
+        )
 
     async def delete(self, user_id: str) -> bool:
         def work(db: sqlite3.Connection) -> bool:
@@ -204,7 +231,8 @@ class SQLiteTokenStore:
         def work(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
             return db.execute(f"SELECT {_COLUMNS} FROM token_sets ORDER BY logged_in_at DESC").fetchall()
 
-        return [self._decode(row) for row in await self._run(work)]
+        decoded = [self._decode(row) for row in await self._run(work)]
+        return [tokens for tokens in decoded if tokens is not None]
 
     async def load_cursor(self, key: str) -> str | None:
         def work(db: sqlite3.Connection) -> tuple[str] | None:
@@ -263,7 +291,7 @@ class SQLiteTokenStore:
         return [(at, json.loads(record)) for at, record in await self._run(work)]
 
     async def put_record(self, kind: str, key: str, value: dict[str, Any], ttl: float) -> None:
-        sealed = seal_record(self._fernet, value)
+        sealed = seal_record(self._sealer, kind, key, value)
 
         def work(db: sqlite3.Connection) -> None:
             now = self._clock()
@@ -286,7 +314,7 @@ class SQLiteTokenStore:
             ).fetchone()
 
         row = await self._run(work)
-        return None if row is None else open_record(self._fernet, row[0], self.location, kind, self._warned)
+        return None if row is None else open_record(self._sealer, row[0], self.location, kind, key, self._warned)
 
     async def take_record(self, kind: str, key: str) -> dict[str, Any] | None:
         def work(db: sqlite3.Connection) -> list[tuple[str]]:
@@ -299,7 +327,7 @@ class SQLiteTokenStore:
 
         rows = await self._run(work)
         # An unsealed record in a store with a key is gone now too: it was never ours to keep.
-        return open_record(self._fernet, rows[0][0], self.location, kind, self._warned) if rows else None
+        return open_record(self._sealer, rows[0][0], self.location, kind, key, self._warned) if rows else None
 
     async def delete_record(self, kind: str, key: str) -> None:
         def work(db: sqlite3.Connection) -> None:
@@ -361,34 +389,107 @@ class SQLiteTokenStore:
 
     # -- decoding -----------------------------------------------------------------------------
 
-    def _decode(self, row: tuple[Any, ...]) -> TokenSet:
+    def _decode(self, row: tuple[Any, ...]) -> TokenSet | None:
+        """The login in `row`, or None for one that must not count (logged, never its content)."""
         user_id, username, scopes, expires_at, api_base_url, client_id, version, logged_in_at, encrypted, blob = row
+        if encrypted and self._sealer is None:
+            raise StoreError(
+                f"The logins in {self.location} are encrypted; set XCOURIER_STORE_KEY to the key they were "
+                "saved with, or log in again with `xcourier auth login`."
+            )
+        if encrypted == _SEALED:
+            assert self._sealer is not None
+            return open_tokens(self._sealer, user_id, _text(blob), self.location)
         if encrypted:
-            if self._fernet is None:
-                raise StoreError(
-                    f"The logins in {self.location} are encrypted; set XCOURIER_STORE_KEY to the key they were "
-                    "saved with, or log in again with `xcourier auth login`."
-                )
-            from cryptography.fernet import InvalidToken
+            logger.warning(
+                "ignored an old-format login in %s (user id %s): the migration rewrote every one it found",
+                self.location,
+                user_id,
+            )
+            return None
+        if self._sealed_only:
+            logger.warning(
+                "refused an unsealed login in %s (user id %s): not written by xcourier", self.location, user_id
+            )
+            return None
+        columns = {
+            "user_id": user_id,
+            "username": username,
+            "scopes": scopes.split(),
+            "expires_at": expires_at,
+            "api_base_url": api_base_url,
+            "client_id": client_id,
+            "version": version,
+            "logged_in_at": logged_in_at,
+        }
+        return tokens_from_dict({**columns, **json.loads(bytes(blob))})
 
-            try:
-                blob = self._fernet.decrypt(blob)
-            except InvalidToken:
-                raise StoreError(
-                    f"XCOURIER_STORE_KEY does not decrypt the logins in {self.location}; use the key they were "
-                    "saved with, or log in again."
-                ) from None
-        secrets = json.loads(bytes(blob))
-        return TokenSet(
-            user_id=user_id,
-            username=username,
-            scopes=frozenset(scopes.split()),
-            expires_at=expires_at,
-            api_base_url=api_base_url,
-            client_id=client_id,
-            access_token=secrets["access_token"],
-            refresh_token=secrets.get("refresh_token"),
-            client_secret=secrets.get("client_secret"),
-            version=version,
-            logged_in_at=logged_in_at,
-        )
+    # -- migration from the Fernet format -----------------------------------------------------------------
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Rewrite the old format (Fernet, place not bound, login metadata in the clear) once, then refuse it.
+
+        In one transaction, and only in a store that holds no current-format value yet: once one exists,
+        an old-format value can only be a copy kept from before, and binding it where someone put it would
+        do what the format exists to prevent.
+        """
+        if self._sealer is None:
+            return
+        db.execute("BEGIN IMMEDIATE")
+        with db:
+            marker = db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
+            if marker is not None and marker[0] == FORMAT:
+                return
+            current = db.execute(
+                "SELECT 1 FROM token_sets WHERE encrypted = ? UNION ALL SELECT 1 FROM records WHERE value LIKE ? "
+                "LIMIT 1",
+                (_SEALED, SEALED_PREFIX + "%"),
+            ).fetchone()
+            if current is None:
+                self._rewrite_legacy(db)
+            db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('format', ?)", (FORMAT,))
+
+    def _rewrite_legacy(self, db: sqlite3.Connection) -> None:
+        from cryptography.fernet import InvalidToken
+
+        assert self._sealer is not None
+        fernet = self._sealer.fernet
+        try:
+            for row in db.execute(f"SELECT {_COLUMNS} FROM token_sets WHERE encrypted = 1").fetchall():
+                secrets = json.loads(fernet.decrypt(bytes(row[9])))
+                user_id, username, scopes, expires_at, api_base_url, client_id, version, logged_in_at = row[:8]
+                tokens = tokens_from_dict(
+                    {
+                        "user_id": user_id,
+                        "username": username,
+                        "scopes": scopes.split(),
+                        "expires_at": expires_at,
+                        "api_base_url": api_base_url,
+                        "client_id": client_id,
+                        "version": version,
+                        "logged_in_at": logged_in_at,
+                        **secrets,
+                    }
+                )
+                db.execute(
+                    "UPDATE token_sets SET encrypted = ?, secrets = ? WHERE user_id = ?",
+                    (_SEALED, seal_tokens(self._sealer, tokens).encode(), user_id),
+                )
+            legacy = db.execute("SELECT kind, key, value FROM records WHERE value NOT LIKE '{%'").fetchall()
+            for kind, key, value in legacy:
+                plain = json.loads(fernet.decrypt(value.encode()))
+                db.execute(
+                    "UPDATE records SET value = ? WHERE kind = ? AND key = ?",
+                    (seal_record(self._sealer, kind, key, plain), kind, key),
+                )
+        except InvalidToken:
+            raise StoreError(
+                f"XCOURIER_STORE_KEY does not decrypt the logins in {self.location}; use the key they were "
+                "saved with, or log in again."
+            ) from None
+
+
+def _text(blob: Any) -> str:
+    return (
+        blob.decode() if isinstance(blob, bytes | bytearray | memoryview) and not isinstance(blob, str) else str(blob)
+    )

@@ -141,6 +141,7 @@ class XBridge:
     ) -> AuthorizationCode | None:
         record = await self._store.get_record("code", hashed(authorization_code))
         if record is None:
+            await self._replayed(authorization_code)
             return None
         return AuthorizationCode(code=authorization_code, **_fields(record, AuthorizationCode))
 
@@ -150,15 +151,36 @@ class XBridge:
         # Taken, not read: of two concurrent exchanges of one code, only one gets tokens.
         record = await self._store.take_record("code", hashed(authorization_code.code))
         if record is None:
+            await self._replayed(authorization_code.code)
             raise TokenError("invalid_grant", "authorization code was already used")
-        return await self._issue(
+        family = secrets.token_urlsafe(16)
+        # Noted before the tokens exist, so a replay racing this exchange finds the family to end.
+        redeemed = {"family": family, "replayed": False}
+        await self._store.put_record("redeemed", hashed(authorization_code.code), redeemed, CODE_TTL)
+        tokens = await self._issue(
             client_id=authorization_code.client_id,
             subject=authorization_code.subject,
             scopes=authorization_code.scopes,
             resource=authorization_code.resource,
             login=record.get("login"),
-            family=secrets.token_urlsafe(16),
+            family=family,
         )
+        after = await self._store.get_record("redeemed", hashed(authorization_code.code))
+        if after is not None and after.get("replayed"):
+            await self._end_family(family)  # replayed while these were being issued: they die with the rest
+            raise TokenError("invalid_grant", "authorization code was used twice")
+        await self._clients.confirm(client)
+        return tokens
+
+    async def _replayed(self, code: str) -> None:
+        """A code presented again after it was redeemed: someone else may hold it (a leaked redirect, a log).
+        RFC 6749 section 4.1.2: the authorization server SHOULD revoke the tokens issued from it."""
+        redeemed = await self._store.get_record("redeemed", hashed(code))
+        if redeemed is None or redeemed.get("replayed"):
+            return
+        await self._store.put_record("redeemed", hashed(code), {**redeemed, "replayed": True}, CODE_TTL)
+        logger.warning("an authorization code was presented again after it was redeemed; revoked its tokens")
+        await self._end_family(str(redeemed["family"]))
 
     # -- our tokens ------------------------------------------------------------------------------
 

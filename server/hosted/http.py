@@ -1,15 +1,22 @@
 """The hosted HTTP app: MCP at /mcp behind bearer tokens, xcourier's OAuth server, X's callback.
 
 Transport checks come first, before authentication: a request whose Host is not this
-server's (DNS rebinding) or whose Origin is a foreign web page is refused outright.
+server's (DNS rebinding) or whose Origin is a foreign web page is refused outright. Then what
+anyone may call without signing in is bounded: registration (body size, per source and per
+instance per hour) and the token endpoint (a resource other than ours is refused, RFC 8707);
+and no one user, or source before authentication, can hold every MCP session.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
-from collections.abc import Iterable
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from mcp.server.auth.handlers.metadata import MetadataHandler
 from mcp.server.auth.middleware.client_auth import AuthenticationError, ClientAuthenticator
@@ -21,7 +28,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xcourier.tools.fetch import RemoteFetcher
 
@@ -33,8 +40,24 @@ from .bridge import CALLBACK_PATH, CONSENT_PATH, XBridge
 from .clients import ClientRegistry
 from .pages import SignInPages
 
+logger = logging.getLogger("xcourier.hosted")
+
 MCP_PATH = "/mcp"
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+# Dynamic client registration is open to anyone (RFC 7591 with no initial access token, as MCP clients
+# expect), so what it can cost is bounded: a registration's body, registrations per source and per
+# instance per hour. With the clients' own caps and their one-day life until first used (clients.py),
+# what registrations can hold in the store is bounded too: at most 24 x REGISTRATIONS_PER_HOUR records
+# of at most clients.MAX_CLIENT_RECORD_BYTES, per instance.
+MAX_REGISTRATION_BYTES = 16 * 1024
+REGISTRATIONS_PER_SOURCE_PER_HOUR = 20
+REGISTRATIONS_PER_HOUR = 240
+MAX_TOKEN_REQUEST_BYTES = 16 * 1024
+# An MCP client keeps one session, a few with several windows; thousands from one user are an attack
+# on everyone else's share of the SDK's session table (10,000).
+MAX_SESSIONS_PER_USER = 32
+MAX_SESSIONS_PER_SOURCE = 64  # without sign-in (a server without --auth): per client address
 
 
 def auth_settings(public_url: str) -> AuthSettings:
@@ -99,7 +122,24 @@ def hosted_app(server: MCPServer, bridge: XBridge, store: TokenStore, public_url
     app.router.routes.append(Route(CONSENT_PATH, pages.consent_page, methods=["GET"]))
     app.router.routes.append(Route(CONSENT_PATH, pages.consent_answer, methods=["POST"]))
     app.router.routes.append(Route(CALLBACK_PATH, pages.x_callback, methods=["GET"]))
-    return TransportGuard(app, hosts, origins)
+    limit_sessions(app, server)
+    return TransportGuard(OAuthEndpointGuard(app, resource_url=bridge.resource_url), hosts, origins)
+
+
+def limit_sessions(app: Starlette, server: MCPServer) -> None:
+    """Put SessionQuota in front of the MCP endpoint, behind authentication (so it sees the caller)."""
+    for route in app.router.routes:
+        if isinstance(route, Route) and route.path == MCP_PATH:
+            route.app = SessionQuota(route.app, lambda: open_session_ids(server))
+            return
+    raise RuntimeError(f"the SDK's app has no {MCP_PATH} route to limit sessions on")
+
+
+def open_session_ids(server: MCPServer) -> Any:
+    """The ids of the sessions the SDK holds open. The one private attribute read here: the SDK has no
+    public way to learn that a session ended by idling out (tests/hosted/test_under_attack.py fails loudly
+    if it goes away)."""
+    return server.session_manager._server_instances
 
 
 def _allowed(public_url: str) -> tuple[list[str], list[str]]:
@@ -182,4 +222,232 @@ async def _refuse(send: Send, status: int, message: str) -> None:
             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
         }
     )
+    await send({"type": "http.response.body", "body": body})
+
+
+# -- what anyone may call without signing in ---------------------------------------------------------------
+
+
+def source_of(scope: Scope) -> str:
+    """Who sent a request, as far as limits go: the client address (uvicorn applies X-Forwarded-For from
+    trusted proxies), an IPv6 one by its /64, which one subscriber typically holds whole."""
+    client = scope.get("client")
+    host = client[0] if client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+class Window:
+    """Events in the last `period` seconds, per key and in all; bounded in keys kept."""
+
+    def __init__(
+        self, per_key: int, in_all: int, period: float, *, clock: Callable[[], float], max_keys: int = 10_000
+    ) -> None:
+        self._per_key, self._in_all, self._period, self._clock = per_key, in_all, period, clock
+        self._max_keys = max_keys
+        self._keys: OrderedDict[str, deque[float]] = OrderedDict()
+        self._all: deque[float] = deque()
+
+    def admit(self, key: str) -> str | None:
+        """Count one event for `key`, or say which limit refuses it (and count nothing)."""
+        now = self._clock()
+        horizon = now - self._period
+        while self._all and self._all[0] <= horizon:
+            self._all.popleft()
+        events = self._keys.get(key) or deque()
+        while events and events[0] <= horizon:
+            events.popleft()
+        if len(events) >= self._per_key:
+            return "source"
+        if len(self._all) >= self._in_all:
+            return "all"
+        events.append(now)
+        self._all.append(now)
+        self._keys[key] = events
+        self._keys.move_to_end(key)
+        while len(self._keys) > self._max_keys:
+            self._keys.popitem(last=False)  # the least recent source; it had at most per_key events
+        return None
+
+
+class OAuthEndpointGuard:
+    """Bounds on /register and /token, which anyone may call: body size, registration rate, resource."""
+
+    def __init__(self, app: ASGIApp, *, resource_url: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self._app = app
+        self._resource = resource_url.rstrip("/")
+        self._registrations = Window(REGISTRATIONS_PER_SOURCE_PER_HOUR, REGISTRATIONS_PER_HOUR, 3600.0, clock=clock)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or scope.get("method") != "POST" or path not in ("/register", "/token"):
+            await self._app(scope, receive, send)
+            return
+        limit = MAX_REGISTRATION_BYTES if path == "/register" else MAX_TOKEN_REQUEST_BYTES
+        body = await _read_body(receive, limit)
+        if body is None:
+            error = "invalid_client_metadata" if path == "/register" else "invalid_request"
+            await _refuse_json(send, 413, error, f"The request body is over {limit} bytes.")
+            return
+        if path == "/register":
+            refused = self._registrations.admit(source_of(scope))
+            if refused is not None:
+                who = "from your address" if refused == "source" else "on this server"
+                logger.warning("refused a client registration: too many %s in the last hour", who)
+                await _refuse_json(
+                    send,
+                    429,
+                    "too_many_requests",
+                    f"Too many client registrations {who} in the last hour; an MCP client registers once and "
+                    "keeps its client id. Try again later.",
+                    retry_after=600,
+                )
+                return
+        else:
+            # RFC 8707 section 2: a token request may name the resource it wants a token for; ours are only
+            # ever for this server's MCP endpoint, so another one is refused (invalid_target), not ignored.
+            form = parse_qs(body.decode("latin-1"))
+            resources = form.get("resource", [])
+            if any(resource.rstrip("/") != self._resource for resource in resources):
+                await _refuse_json(
+                    send, 400, "invalid_target", f"This server issues tokens only for the resource {self._resource}."
+                )
+                return
+        await self._app(scope, _replay(body), send)
+
+
+class SessionQuota:
+    """At most MAX_SESSIONS_PER_USER open MCP sessions per signed-in user (per client address without
+    sign-in), so one tenant can't take every slot of the SDK's session table; over it, a 429 saying so.
+
+    Sessions are counted from the id in the response that opened them until the SDK lets them go
+    (closed, idled out, crashed); requests in flight count too, so a burst can't overshoot.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        open_ids: Callable[[], Any],
+        *,
+        per_user: int = MAX_SESSIONS_PER_USER,
+        per_source: int = MAX_SESSIONS_PER_SOURCE,
+    ) -> None:
+        self._app = app
+        self._open_ids = open_ids
+        self._per_user = per_user
+        self._per_source = per_source
+        self._owners: dict[str, str] = {}  # session id -> owner
+        self._opening: dict[str, int] = {}  # owner -> opening requests in flight
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST" or not _may_open_session(scope):
+            await self._app(scope, receive, send)
+            return
+        owner, limit = self._owner(scope)
+        if self._count(owner) >= limit:
+            who = "your X account" if owner.startswith("user:") else "your address"
+            logger.warning("refused an MCP session: %s already has %d open", owner.split(":", 1)[0], limit)
+            message = (
+                f"Too many open MCP sessions for {who} ({limit}). Close sessions you no longer use (an HTTP "
+                "DELETE of /mcp with their Mcp-Session-Id) or wait until they idle out."
+            )
+            # A JSON-RPC error body, as the SDK's own refusals on this endpoint have.
+            await _send_json(
+                send, 429, {"jsonrpc": "2.0", "id": None, "error": {"code": -32000, "message": message}}, 60
+            )
+            return
+        self._opening[owner] = self._opening.get(owner, 0) + 1
+
+        async def noting_the_session(message: Message) -> None:
+            if message["type"] == "http.response.start" and message.get("status", 500) < 400:
+                for name, value in message.get("headers", []):
+                    if name.lower() == b"mcp-session-id":
+                        self._owners[value.decode("latin-1")] = owner
+            await send(message)
+
+        try:
+            await self._app(scope, receive, noting_the_session)
+        finally:
+            self._opening[owner] -= 1
+            if not self._opening[owner]:
+                del self._opening[owner]
+
+    def _owner(self, scope: Scope) -> tuple[str, int]:
+        from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+
+        user = scope.get("user")
+        if isinstance(user, AuthenticatedUser) and user.access_token.subject:
+            return f"user:{user.access_token.subject}", self._per_user
+        return f"source:{source_of(scope)}", self._per_source
+
+    def _count(self, owner: str) -> int:
+        live = self._open_ids()
+        for session_id in [sid for sid in self._owners if sid not in live]:
+            del self._owners[session_id]
+        return sum(1 for held in self._owners.values() if held == owner) + self._opening.get(owner, 0)
+
+
+def _may_open_session(scope: Scope) -> bool:
+    """A request without a session id, in the protocol generation that has sessions (2025-11-25 and before)."""
+    from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+    headers = dict(scope.get("headers", []))
+    if b"mcp-session-id" in headers:
+        return False
+    version = headers.get(b"mcp-protocol-version")
+    return version is None or version.decode("latin-1") in HANDSHAKE_PROTOCOL_VERSIONS
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it is over `limit` bytes (the rest is never read)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _refuse_json(
+    send: Send, status: int, error: str, description: str, *, retry_after: int | None = None
+) -> None:
+    await _send_json(send, status, {"error": error, "error_description": description}, retry_after)
+
+
+async def _send_json(send: Send, status: int, content: dict[str, Any], retry_after: int | None) -> None:
+    body = json.dumps(content).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

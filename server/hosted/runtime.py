@@ -15,7 +15,7 @@ from xcourier.tools.client import XClient
 from xcourier.tools.media import MediaLoader
 from xcourier.tools.users import UserDirectory
 
-from ..audit import DEFAULT_PRICES
+from ..audit import DEFAULT_PRICES, AuditLog, Guards, Meter
 from ..auth import oauth
 from ..auth.store import ENV_STORE, ENV_STORE_KEY
 from ..fleet import Fleet, RedisFeed, UpdateFeed
@@ -27,12 +27,21 @@ from .tenants import Tenants
 
 logger = logging.getLogger("xcourier.hosted")
 
+# The audit trail of the shared watcher's polls: no signed-in user's, since one poll serves every
+# subscriber of a user. Its spend has a --daily-budget of its own.
+WATCHER_ACCOUNT = "newPost watcher"
+WATCHER_ACCOUNT_ID = "xcourier:watcher"
+
 
 @asynccontextmanager
 async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.time) -> AsyncIterator[Runtime]:
     store = open_configured_store(settings)
     subscriber_tokens = SubscriberTokens()
-    poller = XClient(subscriber_tokens, base_url=settings.api_base_url)
+    prices = {**DEFAULT_PRICES, **dict(settings.prices)}
+    watcher_audit = AuditLog(store, WATCHER_ACCOUNT, account_id=WATCHER_ACCOUNT_ID, clock=clock)
+    # No owner: a poll runs on some subscriber's login, and hosted users don't own the operator's
+    # X app, so none of its reads are Owned Reads.
+    poller = XClient(subscriber_tokens, base_url=settings.api_base_url, meter=Meter(watcher_audit, prices))
     instance = uuid.uuid4().hex
     feed: UpdateFeed | None = None
     target = settings.store or os.environ.get(ENV_STORE) or ""
@@ -52,6 +61,7 @@ async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.t
         reader=acting_account,  # subscriptions are made in requests: the caller's
         subscriber_tokens=subscriber_tokens,
         fleet=fleet,
+        budget=Guards(watcher_audit, max_writes_per_hour=None, daily_budget=settings.daily_budget),
     )
     x_app = oauth.OAuthApp(
         client_id=settings.x_client_id or "", client_secret=settings.x_client_secret, api_base_url=settings.api_base_url
@@ -69,7 +79,7 @@ async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.t
         tools=tools_for(settings),
         home=None,
         policy=Policy(confirm=settings.confirm, dry_run=settings.dry_run),
-        prices={**DEFAULT_PRICES, **dict(settings.prices)},
+        prices=prices,
         store=store,
         tenants=tenants,
     )

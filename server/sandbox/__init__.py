@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .app import create_app
     from .config import CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, PUBLIC_CLIENT_ID, SandboxConfig
+    from .plans import DEFAULT_PLAN, PLANS
     from .runner import SandboxServer
     from .state import Sandbox
 
 __all__ = [
     "CONFIDENTIAL_CLIENT_ID",
     "CONFIDENTIAL_CLIENT_SECRET",
+    "DEFAULT_PLAN",
+    "PLANS",
     "PUBLIC_CLIENT_ID",
     "Sandbox",
     "SandboxConfig",
@@ -30,6 +33,8 @@ _HOMES = {
     "PUBLIC_CLIENT_ID": ".config",
     "CONFIDENTIAL_CLIENT_ID": ".config",
     "CONFIDENTIAL_CLIENT_SECRET": ".config",
+    "PLANS": ".plans",
+    "DEFAULT_PLAN": ".plans",
     "Sandbox": ".state",
     "create_app": ".app",
     "SandboxServer": ".runner",

@@ -1,6 +1,7 @@
 """The /_sandbox/ admin API: seed data, inspect state, inject faults, mint and expire tokens,
-move the clock, steer OAuth consent and count grants. Unauthenticated on purpose — the sandbox
-only ever binds loopback."""
+move the clock, steer OAuth consent and count grants, register OAuth apps, switch the X plan, set
+the pay-per-use credit balance and the usage cap. Unauthenticated on purpose — the sandbox only
+ever binds loopback."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import errors
-from .config import ALL_SCOPES, ENDPOINT_KEYS
+from .config import ALL_SCOPES, ENDPOINT_KEYS, WINDOWS
 from .endpoint import problem_response
 from .faults import FAULT_KINDS, Fault
 from .state import Sandbox
@@ -72,8 +73,11 @@ def routes(sandbox: Sandbox) -> list[Route]:
         text = body.get("text")
         if not isinstance(text, str):
             raise _BadAdminRequest("text must be a string")
+        quote, reply = body.get("quote_tweet_id"), body.get("in_reply_to_tweet_id")
+        if not all(v is None or isinstance(v, str) for v in (quote, reply)):
+            raise _BadAdminRequest("quote_tweet_id and in_reply_to_tweet_id must be strings")
         try:
-            post = sandbox.create_post(user, text, None)
+            post = sandbox.create_post(user, text, None, reply_to=reply, quote_id=quote, via_api=False)
         except errors.XProblem as problem:
             return problem_response(problem)
         return JSONResponse({"data": post.render(set())}, status_code=201)
@@ -170,10 +174,62 @@ def routes(sandbox: Sandbox) -> list[Route]:
     async def rate_limits(request: Request) -> Response:
         body = await _body(request)
         key, limit = _endpoint_key(body), _int(body, "limit")
+        window = body.get("window", "15min")
         if limit < 0:
             raise _BadAdminRequest("limit must be >= 0")
-        sandbox.set_rate_limit(key, limit)
-        return JSONResponse({"endpoint": key, "limit": limit})
+        if window not in WINDOWS:
+            raise _BadAdminRequest(f"window must be one of {list(WINDOWS)}")
+        sandbox.set_rate_limit(key, limit, window)
+        return JSONResponse({"endpoint": key, "limit": limit, "window": window})
+
+    async def billing(request: Request) -> Response:
+        return JSONResponse(sandbox.billing())
+
+    @admin
+    async def plan(request: Request) -> Response:
+        body = await _body(request)
+        try:
+            sandbox.set_plan(str(body.get("plan", "")))
+        except ValueError as exc:
+            raise _BadAdminRequest(str(exc)) from None
+        return JSONResponse(sandbox.billing())
+
+    @admin
+    async def credits(request: Request) -> Response:
+        body = await _body(request)
+        usd = body.get("usd")
+        if usd is not None and (not isinstance(usd, int | float) or isinstance(usd, bool)):
+            raise _BadAdminRequest("usd must be a number of US dollars, or null to stop metering")
+        sandbox.set_credits(None if usd is None else float(usd))
+        return JSONResponse(sandbox.billing())
+
+    @admin
+    async def usage_cap(request: Request) -> Response:
+        body = await _body(request)
+        capped = body.get("capped")
+        if capped is not None and not isinstance(capped, bool):
+            raise _BadAdminRequest("capped must be true or false")
+        cap: int | None = -1
+        if "post_read_cap" in body:
+            cap = None if body["post_read_cap"] is None else _int(body, "post_read_cap")
+            if cap is not None and cap < 0:
+                raise _BadAdminRequest("post_read_cap must be >= 0, or null for no cap")
+        sandbox.set_usage_cap(capped, cap)
+        return JSONResponse(sandbox.billing())
+
+    @admin
+    async def oauth_client(request: Request) -> Response:
+        body = await _body(request)
+        client_id, secret, uris = body.get("client_id"), body.get("client_secret"), body.get("redirect_uris")
+        if not isinstance(client_id, str) or (secret is not None and not isinstance(secret, str)):
+            raise _BadAdminRequest("client_id (and client_secret, if any) must be strings")
+        if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+            raise _BadAdminRequest("redirect_uris must be a list of URLs")
+        try:
+            sandbox.oauth.register_client(client_id, secret, tuple(uris))
+        except ValueError as exc:
+            raise _BadAdminRequest(str(exc)) from None
+        return JSONResponse({"client_id": client_id, "redirect_uris": uris}, status_code=201)
 
     @admin
     async def consent(request: Request) -> Response:
@@ -207,4 +263,9 @@ def routes(sandbox: Sandbox) -> list[Route]:
         Route("/_sandbox/rate-limits", rate_limits, methods=["POST"]),
         Route("/_sandbox/oauth/consent", consent, methods=["POST"]),
         Route("/_sandbox/oauth/grants", grants, methods=["GET"]),
+        Route("/_sandbox/oauth/clients", oauth_client, methods=["POST"]),
+        Route("/_sandbox/plan", billing, methods=["GET"]),
+        Route("/_sandbox/plan", plan, methods=["POST"]),
+        Route("/_sandbox/credits", credits, methods=["POST"]),
+        Route("/_sandbox/usage-cap", usage_cap, methods=["POST"]),
     ]

@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .plans import DEFAULT_PLAN
+
 # Endpoint keys double as rate-limit keys, call-counter keys and fault targets, so they are
 # spelled exactly as X's docs spell the route (method + path template).
 POST_TWEETS = "POST /2/tweets"
@@ -23,7 +25,8 @@ POST_MEDIA_FINALIZE = "POST /2/media/upload/{id}/finalize"
 GET_MEDIA_STATUS = "GET /2/media/upload"
 GET_SEARCH_RECENT = "GET /2/tweets/search/recent"
 
-# Per user, per 15-minute window, as published on docs.x.com (rate limits page, mid-2026).
+# Per user, per 15-minute window, as published on docs.x.com (xdevplatform/docs
+# x-api/fundamentals/rate-limits.mdx, 2026-08).
 DEFAULT_RATE_LIMITS: dict[str, int] = {
     POST_TWEETS: 100,
     DELETE_TWEET: 50,
@@ -34,12 +37,29 @@ DEFAULT_RATE_LIMITS: dict[str, int] = {
     GET_USERS_ME: 75,
     POST_DM: 15,
     POST_MEDIA_UPLOAD: 500,
-    POST_MEDIA_INITIALIZE: 500,
-    POST_MEDIA_APPEND: 500,
-    POST_MEDIA_FINALIZE: 500,
-    GET_MEDIA_STATUS: 500,
+    POST_MEDIA_INITIALIZE: 1875,
+    POST_MEDIA_APPEND: 1875,
+    POST_MEDIA_FINALIZE: 1875,
+    GET_MEDIA_STATUS: 1000,
     GET_SEARCH_RECENT: 300,
 }
+
+DAY = 86_400.0
+# The 24-hour windows beside the 15-minute ones (same rate-limits page: "/24hrs"). Per user: likes
+# (shared with unlike) and DM sends. Per app (the sandbox plays one app, so every user counts
+# towards it): posts, DM sends, media.
+DEFAULT_USER_DAILY_LIMITS: dict[str, int] = {POST_LIKES: 1000, POST_DM: 1440}
+DEFAULT_APP_DAILY_LIMITS: dict[str, int] = {
+    POST_TWEETS: 10_000,
+    POST_DM: 1440,
+    POST_MEDIA_UPLOAD: 50_000,
+    GET_MEDIA_STATUS: 100_000,
+    POST_MEDIA_INITIALIZE: 180_000,
+    POST_MEDIA_APPEND: 180_000,
+    POST_MEDIA_FINALIZE: 180_000,
+}
+# Which window an admin rate-limit change applies to.
+WINDOWS: tuple[str, ...] = ("15min", "24h-user", "24h-app")
 
 ENDPOINT_KEYS: frozenset[str] = frozenset(DEFAULT_RATE_LIMITS)
 
@@ -49,14 +69,14 @@ OAUTH_AUTHORIZE = "GET /i/oauth2/authorize"
 OAUTH_TOKEN = "POST /2/oauth2/token"
 OAUTH_REVOKE = "POST /2/oauth2/revoke"
 
-# The sandbox's registered apps. Both accept any loopback redirect URI. The secret is public on
-# purpose: the sandbox is never X and guards nothing.
+# The sandbox's registered apps. The secret is public on purpose: the sandbox is never X and
+# guards nothing.
 PUBLIC_CLIENT_ID = "xcourier-sandbox-public"
 CONFIDENTIAL_CLIENT_ID = "xcourier-sandbox-confidential"
 CONFIDENTIAL_CLIENT_SECRET = "sandbox-fake-secret-not-for-x"
 
 # Every OAuth 2.0 scope X grants (docs.x.com authorization-code page; `timeline.read` is in X's
-# OpenAPI spec v2.159 securitySchemes though not on the docs page, so it is accepted too).
+# OpenAPI spec securitySchemes though not on the docs page, so it is accepted too).
 ALL_SCOPES: frozenset[str] = frozenset(
     {
         "tweet.read",
@@ -85,7 +105,7 @@ ALL_SCOPES: frozenset[str] = frozenset(
 )
 
 _READ = ("tweet.read", "users.read")
-# The OAuth2UserToken scopes X's OpenAPI spec (v2.159, each operation's `security`) lists for
+# The OAuth2UserToken scopes X's OpenAPI spec (each operation's `security`) lists for
 # every operation the sandbox serves.
 REQUIRED_SCOPES: dict[str, frozenset[str]] = {
     POST_TWEETS: frozenset({*_READ, "tweet.write"}),
@@ -105,8 +125,24 @@ REQUIRED_SCOPES: dict[str, frozenset[str]] = {
 }
 
 
+# X matches callback URLs exactly, at most 10 per app (xdevplatform/docs
+# fundamentals/developer-apps.mdx, "Callback URLs"; OAuth 2.0 authorization-code page: "exact match
+# validation"). The sandbox's own two apps register xcourier's callbacks with `*` for the port:
+# `xcourier auth login --port N` and hosted mode's `<public-url>/x/callback` listen on any free
+# port. That wildcard is the sandbox's one convenience; X has none, and apps registered through the
+# admin API (or SandboxConfig.oauth_redirect_uris) match exactly.
+SANDBOX_APP_CALLBACKS: tuple[str, ...] = tuple(
+    f"http://{host}:*{path}" for host in ("127.0.0.1", "localhost", "[::1]") for path in ("/callback", "/x/callback")
+)
+MAX_CALLBACK_URLS = 10
+
+
 def _default_clients() -> dict[str, str | None]:
     return {PUBLIC_CLIENT_ID: None, CONFIDENTIAL_CLIENT_ID: CONFIDENTIAL_CLIENT_SECRET}
+
+
+def _default_redirect_uris() -> dict[str, tuple[str, ...]]:
+    return {PUBLIC_CLIENT_ID: SANDBOX_APP_CALLBACKS, CONFIDENTIAL_CLIENT_ID: SANDBOX_APP_CALLBACKS}
 
 
 @dataclass
@@ -117,11 +153,22 @@ class SandboxConfig:
     clock: Callable[[], float] = field(default=time.time)
     # client_id -> client_secret; None marks a public client (PKCE only, client_id in the body).
     oauth_clients: dict[str, str | None] = field(default_factory=_default_clients)
+    # client_id -> its registered callback URLs (see SANDBOX_APP_CALLBACKS).
+    oauth_redirect_uris: dict[str, tuple[str, ...]] = field(default_factory=_default_redirect_uris)
+    # The X plan the app is on (plans.PLANS); pay-per-use is what a new X developer gets.
+    plan: str = DEFAULT_PLAN
+    # Pay-per-use credit balance in USD; None leaves credits unmetered until the admin API sets one.
+    credits_usd: float | None = None
+    user_daily_limits: dict[str, int] | None = None
+    app_daily_limits: dict[str, int] | None = None
     # X: "authorization code ... valid for 30 seconds" (docs.x.com OAuth 2.0 authorization code).
     authorization_code_ttl: float = 30.0
 
     def effective_rate_limits(self) -> dict[str, int]:
-        limits = dict(DEFAULT_RATE_LIMITS)
-        if self.rate_limits:
-            limits.update(self.rate_limits)
-        return limits
+        return {**DEFAULT_RATE_LIMITS, **(self.rate_limits or {})}
+
+    def effective_user_daily_limits(self) -> dict[str, int]:
+        return {**DEFAULT_USER_DAILY_LIMITS, **(self.user_daily_limits or {})}
+
+    def effective_app_daily_limits(self) -> dict[str, int]:
+        return {**DEFAULT_APP_DAILY_LIMITS, **(self.app_daily_limits or {})}

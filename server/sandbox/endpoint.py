@@ -1,5 +1,5 @@
 """The X front door every emulated endpoint shares: call counting, faults, auth, rate limits,
-and X's response conventions (problem JSON, x-rate-limit-* headers)."""
+the plan's usage cap and credits, and X's response conventions (problem JSON, rate-limit headers)."""
 
 from __future__ import annotations
 
@@ -55,16 +55,15 @@ def x_route(sandbox: Sandbox, method: str, path: str, key: str, handler: Handler
             return problem_response(problem)
         sandbox.note_request(key, request.url.path, user.username)
         if fault is not None and fault.kind == "status":
-            state = sandbox.peek_rate_limit(user.id, key)
-            headers = state.headers()
+            headers = sandbox.peek_limits(user.id, key)
             if fault.status == 429:
                 headers["x-rate-limit-remaining"] = "0"
             return problem_response(errors.generic(fault.status), headers)
-        limit = sandbox.hit_rate_limit(user.id, key)
-        headers = limit.headers()
-        if not limit.allowed:
+        allowed, headers = sandbox.hit_limits(user.id, key)
+        if not allowed:
             return problem_response(errors.too_many_requests(), headers)
         try:
+            sandbox.check_spend(key)
             status, body = await handler(request, user)
         except errors.XProblem as problem:
             return problem_response(problem, headers)

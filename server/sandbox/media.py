@@ -126,8 +126,8 @@ class Media:
     def advance(self) -> None:
         self.state = _NEXT_STATE.get(self.state, self.state)
 
-    def processing_info(self, *, always: bool = False) -> dict[str, object] | None:
-        if self.state == "uploading" or not (self.needs_processing or always):
+    def processing_info(self) -> dict[str, object] | None:
+        if self.state == "uploading" or not self.needs_processing:
             return None
         if self.state == "pending":
             return {"state": "pending", "check_after_secs": 1}
@@ -135,13 +135,11 @@ class Media:
             return {"state": "in_progress", "check_after_secs": 1, "progress_percent": 50}
         return {"state": self.state, "progress_percent": 100}
 
-    def response(self, *, with_size: bool = True, status_view: bool = False) -> dict[str, object]:
-        """`status_view`: STATUS always reports processing_info, so a polling client can stop on
-        `succeeded` even for media that never needed processing."""
+    def response(self, *, with_size: bool = True) -> dict[str, object]:
         data: dict[str, object] = {"id": self.id, "media_key": self.media_key, "expires_after_secs": EXPIRES_AFTER_SECS}
         if with_size:
             data["size"] = self.size
-        info = self.processing_info(always=status_view)
+        info = self.processing_info()
         if info is not None:
             data["processing_info"] = info
         return {"data": data}

@@ -15,6 +15,9 @@ What X does, and where that comes from (anything not listed is a guess, kept RFC
 - Refresh tokens are single use and reusing a spent one kills the whole family: reported by X
   developers, not documented; RFC 6749 §10.4 / OAuth 2.1 describe it.
 - Revoke answers {"revoked": true}.
+- Callback URLs match exactly, at most 10 per app (docs.x.com developer apps, "Callback URLs";
+  authorization-code page: "exact match validation"). See config.SANDBOX_APP_CALLBACKS for the
+  sandbox's own apps, whose registrations leave the loopback port free.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
-from .config import ALL_SCOPES, SandboxConfig
+from .config import ALL_SCOPES, MAX_CALLBACK_URLS, SandboxConfig
 from .seed import DEMO_USERNAME
 from .tokens import Token, TokenBook, new_secret
 
@@ -37,7 +40,6 @@ MISSING_CLIENT_AUTH = "Missing valid authorization header"
 INVALID_CODE = "Value passed for the authorization code was invalid."
 INVALID_TOKEN = "Value passed for the token was invalid."
 
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _UNSAFE_URI_CHARS = re.compile(r"[\s\\#\x00-\x1f\x7f]")
 # Spent codes are kept this long so a replay is still recognised (and its tokens revoked).
 _CODE_MEMORY_SECONDS = 3600.0
@@ -60,22 +62,22 @@ class AuthorizePageError(Exception):
     """The authorize request can't be trusted to redirect anywhere: X shows an error page."""
 
 
-def is_loopback_redirect(uri: str) -> bool:
-    """http on 127.0.0.1, localhost or [::1], any port and path; nothing else (RFC 8252 §7.3)."""
+def redirect_registered(uri: str, registered: tuple[str, ...]) -> bool:
+    """Exact string match against the app's callback URLs. A registered `http://host:*/path` (the
+    sandbox's own apps only) matches that scheme, host and path on any port."""
     if _UNSAFE_URI_CHARS.search(uri):
         return False
+    if uri in registered:
+        return True
     try:
         parts = urlsplit(uri)
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
+        port = parts.port
     except ValueError:
         return False
-    return (
-        parts.scheme == "http"
-        and parts.hostname in _LOOPBACK_HOSTS
-        and parts.username is None
-        and parts.password is None
-        and "@" not in parts.netloc
-    )
+    if port is None or parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        return False
+    host = parts.netloc.rsplit(":", 1)[0]
+    return f"{parts.scheme}://{host}:*{parts.path}" in registered
 
 
 def with_query(uri: str, params: Mapping[str, str]) -> str:
@@ -163,6 +165,20 @@ class OAuthServer:
 
     # ---- admin -------------------------------------------------------------------------------
 
+    def register_client(self, client_id: str, secret: str | None, redirect_uris: tuple[str, ...]) -> None:
+        """An app of the admin's making, matched exactly like X's (no port wildcard)."""
+        with self._lock:
+            if not client_id or client_id in self._config.oauth_clients:
+                raise ValueError(f"client_id {client_id!r} is empty or taken")
+            if not 1 <= len(redirect_uris) <= MAX_CALLBACK_URLS:
+                raise ValueError(f"an app registers 1 to {MAX_CALLBACK_URLS} callback URLs")
+            for uri in redirect_uris:
+                parts = urlsplit(uri)
+                if parts.scheme not in ("http", "https") or not parts.netloc or "*" in uri or parts.fragment:
+                    raise ValueError(f"callback URL {uri!r} must be an http(s) URL without wildcard or fragment")
+            self._config.oauth_clients[client_id] = secret
+            self._config.oauth_redirect_uris[client_id] = redirect_uris
+
     def set_consent(self, approve: bool, username: str | None = None) -> dict[str, Any]:
         with self._lock:
             if username is not None:
@@ -189,7 +205,7 @@ class OAuthServer:
             redirect_uri = params.get("redirect_uri", "")
             if client_id not in self._config.oauth_clients:
                 raise AuthorizePageError("Unknown client_id.")
-            if not is_loopback_redirect(redirect_uri):
+            if not redirect_registered(redirect_uri, self._config.oauth_redirect_uris.get(client_id, ())):
                 raise AuthorizePageError("redirect_uri is not registered for this client.")
             state = params.get("state", "")
 

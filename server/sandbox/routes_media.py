@@ -51,18 +51,29 @@ def _optional_str(fields: dict[str, Any], name: str) -> str | None:
     return value
 
 
+# MediaUploadRequest in spec 2.167.
+_ONE_SHOT_PROPERTIES = frozenset({"media", "media_category", "additional_owners"})
+
+
 def routes(sandbox: Sandbox) -> list[Route]:
     async def upload(request: Request, user: User) -> tuple[int, dict[str, Any]]:
         fields = await _fields(request)
+        extra = sorted(set(fields) - _ONE_SHOT_PROPERTIES)
+        if extra:
+            # Spec 2.167's MediaUploadRequest has additionalProperties false: X reads the type
+            # from the bytes. (xcourier's client stopped sending `media_type` here in tools/media.py.)
+            raise errors.invalid_request(
+                f"$.{extra[0]}: is not defined in the schema and the schema does not allow additional properties",
+                {name: [] for name in extra},
+            )
         data = _media_bytes(fields)
-        media_type = _optional_str(fields, "media_type")
-        if "image/gif" in (media_type, sniff(data)):
-            # X's one-shot media_type enum has no image/gif: GIFs go through the chunked upload.
+        if sniff(data) == "image/gif":
+            # The one-shot upload is documented for images; GIFs go through the chunked upload.
             raise errors.invalid_request(
                 "GIFs must be uploaded with the chunked upload (media_category tweet_gif or dm_gif).",
-                {"media_type": [str(media_type)]},
+                {"media": []},
             )
-        media = sandbox.upload_simple(user, data, _optional_str(fields, "media_category"), media_type)
+        media = sandbox.upload_simple(user, data, _optional_str(fields, "media_category"), None)
         return 200, media.response()
 
     async def initialize(request: Request, user: User) -> tuple[int, dict[str, Any]]:
@@ -104,7 +115,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
         if not media_id:
             raise errors.invalid_request("The `media_id` query parameter is required.", {"media_id": []})
         media = sandbox.media_status(user, path_id(media_id, "media_id"))
-        return 200, media.response(status_view=True)
+        return 200, media.response()
 
     return [
         x_route(sandbox, "POST", "/2/media/upload", config.POST_MEDIA_UPLOAD, upload),

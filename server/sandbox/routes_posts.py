@@ -7,9 +7,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import Route
 
-from . import config, errors
+from . import config, errors, plans
 from .endpoint import check_query_params, id_param, int_param, json_body, path_id, x_route
-from .fields import EXPANSION_PARAMS, time_param, tweet_fields
+from .fields import EXPANSION_PARAMS, post_expansions, time_param, tweet_fields
 from .pagination import in_time_window, paginate
 from .state import Sandbox, User
 
@@ -27,11 +27,46 @@ _SEARCH_PARAMS = (
 )
 
 
+# CreatePostsRequest in spec 2.167 (additionalProperties false): any other property is refused.
+_CREATE_PROPERTIES = frozenset(
+    {
+        "card_uri",
+        "community_id",
+        "direct_message_deep_link",
+        "edit_options",
+        "for_super_followers_only",
+        "geo",
+        "made_with_ai",
+        "media",
+        "nullcast",
+        "paid_partnership",
+        "poll",
+        "quote_tweet_id",
+        "reply",
+        "reply_settings",
+        "share_with_followers",
+        "text",
+    }
+)
+
+
+def _id_value(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.isdigit() or len(value) > 19:
+        raise errors.invalid_request(f"$.{where}: must be a string of 1 to 19 digits", {where: [str(value)]})
+    return value
+
+
 def _tweet_id_from(body: dict[str, Any]) -> str:
-    tweet_id = body.get("tweet_id")
-    if not isinstance(tweet_id, str) or not tweet_id.isdigit() or len(tweet_id) > 19:
-        raise errors.invalid_request("$.tweet_id: must be a string of 1 to 19 digits", {"tweet_id": [str(tweet_id)]})
-    return tweet_id
+    return _id_value(body.get("tweet_id"), "tweet_id")
+
+
+def _reply_to_from(body: dict[str, Any]) -> str | None:
+    reply = body.get("reply")
+    if reply is None:
+        return None
+    if not isinstance(reply, dict):
+        raise errors.invalid_request("$.reply: must be an object", {"reply": [str(reply)]})
+    return _id_value(reply.get("in_reply_to_tweet_id"), "reply.in_reply_to_tweet_id")
 
 
 def _media_ids_from(body: dict[str, Any]) -> list[str] | None:
@@ -49,10 +84,23 @@ def _media_ids_from(body: dict[str, Any]) -> list[str] | None:
 def routes(sandbox: Sandbox) -> list[Route]:
     async def create(request: Request, user: User) -> tuple[int, dict[str, Any]]:
         body = await json_body(request)
+        extra = sorted(set(body) - _CREATE_PROPERTIES)
+        if extra:
+            raise errors.invalid_request(
+                f"$.{extra[0]}: is not defined in the schema and the schema does not allow additional properties",
+                {name: [] for name in extra},
+            )
         text = body.get("text")
         if text is not None and not isinstance(text, str):
             raise errors.invalid_request("$.text: must be a string", {"text": [str(text)]})
-        post = sandbox.create_post(user, text, _media_ids_from(body))
+        quote = body.get("quote_tweet_id")
+        post = sandbox.create_post(
+            user,
+            text,
+            _media_ids_from(body),
+            reply_to=_reply_to_from(body),
+            quote_id=None if quote is None else _id_value(quote, "quote_tweet_id"),
+        )
         return 201, {"data": post.render(set())}
 
     async def delete(request: Request, user: User) -> tuple[int, dict[str, Any]]:
@@ -68,7 +116,9 @@ def routes(sandbox: Sandbox) -> list[Route]:
         path_user = path_id(request.path_params["id"], "id")
         tweet_id = _tweet_id_from(await json_body(request))
         sandbox.retweet(user, path_user, tweet_id)
-        return 200, {"data": {"id": tweet_id, "retweeted": True}}
+        # Spec 2.167's RepostPostResponseData requires `rest_id` and `retweeted`; X answered `id`
+        # before 2.167 and clients in the field read it, so the sandbox sends both (valid under 2.167).
+        return 200, {"data": {"id": tweet_id, "rest_id": tweet_id, "retweeted": True}}
 
     async def search(request: Request, user: User) -> tuple[int, dict[str, Any]]:
         check_query_params(request, _SEARCH_PARAMS)
@@ -78,7 +128,8 @@ def routes(sandbox: Sandbox) -> list[Route]:
         max_results = int_param(request, "max_results", 10, 100, 10)
         since_id, until_id = id_param(request, "since_id"), id_param(request, "until_id")
         start, end = time_param(request, "start_time"), time_param(request, "end_time")
-        fields = tweet_fields(request)
+        fields, expansions = tweet_fields(request), post_expansions(request)
+        sandbox.check_search_since_id(since_id)
         token_name = "next_token" if "next_token" in request.query_params else "pagination_token"
         posts = in_time_window(sandbox.search_recent(query), start, end)
         page = paginate(
@@ -90,9 +141,8 @@ def routes(sandbox: Sandbox) -> list[Route]:
             token_parameter=token_name,
             with_previous=False,
         )
-        if not page.posts:
-            return 200, {"meta": page.meta}
-        return 200, {"data": [p.render(fields) for p in page.posts], "meta": page.meta}
+        sandbox.charge_reads("post", [p.id for p in page.posts], plans.POST_READ)
+        return 200, {**sandbox.render_posts(page.posts, fields, expansions), "meta": page.meta}
 
     return [
         x_route(sandbox, "POST", "/2/tweets", config.POST_TWEETS, create),

@@ -8,9 +8,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import Route
 
-from . import config, errors
+from . import config, errors, plans
 from .endpoint import check_query_params, id_param, int_param, path_id, x_route
-from .fields import EXPANSION_PARAMS, USER_PARAMS, time_param, tweet_fields
+from .fields import EXPANSION_PARAMS, USER_PARAMS, post_expansions, time_param, tweet_fields
 from .pagination import in_time_window, paginate
 from .state import Sandbox, User
 
@@ -30,6 +30,7 @@ _TIMELINE_PARAMS = (
 def routes(sandbox: Sandbox) -> list[Route]:
     async def me(request: Request, user: User) -> tuple[int, dict[str, Any]]:
         check_query_params(request, USER_PARAMS)
+        sandbox.charge_reads("user", [user.id], plans.USER_READ)
         return 200, {"data": user.public()}
 
     async def by_username(request: Request, user: User) -> tuple[int, dict[str, Any]]:
@@ -46,6 +47,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
             entry = errors.not_found_entry("user", "username", username)
             entry["detail"] = f"Could not find user with username: [{username}]."
             return 200, {"errors": [entry]}
+        sandbox.charge_reads("user", [found.id], plans.USER_READ)
         return 200, {"data": found.public()}
 
     async def user_tweets(request: Request, user: User) -> tuple[int, dict[str, Any]]:
@@ -54,7 +56,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
         max_results = int_param(request, "max_results", 5, 100, 10)
         since_id, until_id = id_param(request, "since_id"), id_param(request, "until_id")
         start, end = time_param(request, "start_time"), time_param(request, "end_time")
-        fields = tweet_fields(request)
+        fields, expansions = tweet_fields(request), post_expansions(request)
         if sandbox.user_by_id(user_id) is None:
             return 200, {"errors": [errors.not_found_entry("user", "id", user_id)]}
         posts = in_time_window(sandbox.user_posts(user_id), start, end)
@@ -67,10 +69,14 @@ def routes(sandbox: Sandbox) -> list[Route]:
             token_parameter="pagination_token",
             with_previous=True,
         )
-        body: dict[str, Any] = {"meta": page.meta}
-        if page.posts:
-            body = {"data": [p.render(fields) for p in page.posts], "meta": page.meta}
-        return 200, body
+        # Owned reads (the authenticated user's own timeline) cost $0.001 a post (changelog 2026-04-16).
+        owned = user_id == user.id
+        sandbox.charge_reads(
+            "owned-post" if owned else "post",
+            [p.id for p in page.posts],
+            (plans.OWNED_READ if owned else plans.POST_READ),
+        )
+        return 200, {**sandbox.render_posts(page.posts, fields, expansions), "meta": page.meta}
 
     return [
         x_route(sandbox, "GET", "/2/users/me", config.GET_USERS_ME, me),

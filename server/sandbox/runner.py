@@ -9,6 +9,8 @@ import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .config import SandboxConfig
+from .plans import DEFAULT_PLAN, parse_plan
 from .state import Sandbox
 
 if TYPE_CHECKING:
@@ -41,8 +43,13 @@ def _loopback_address(host: str) -> str:
 
 
 class SandboxServer:
-    def __init__(self, sandbox: Sandbox | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.sandbox = sandbox or Sandbox()
+    def __init__(
+        self, sandbox: Sandbox | None = None, host: str = "127.0.0.1", port: int = 0, plan: str | None = None
+    ) -> None:
+        """`plan` (plans.PLANS) picks the X plan of a new sandbox; default pay-per-use."""
+        if sandbox is not None and plan is not None:
+            raise ValueError("give the plan in the Sandbox's SandboxConfig, not beside a Sandbox")
+        self.sandbox = sandbox or Sandbox(SandboxConfig(plan=parse_plan(plan or DEFAULT_PLAN).name))
         self.host = _loopback_address(host)
         self.port = port
         self.base_url = ""

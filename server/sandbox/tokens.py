@@ -15,6 +15,8 @@ class Token:
     scopes: frozenset[str]
     # The authorization (code exchange) this token descends from; None for minted tokens.
     family: str | None = None
+    # The app's own Bearer Token (OAuth 2.0 App-Only): no user behind it (user_id is "").
+    app_only: bool = False
 
 
 def new_secret() -> str:

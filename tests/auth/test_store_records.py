@@ -18,7 +18,7 @@ from cryptography.fernet import Fernet
 from xcourier.server.auth.memory_store import MemoryTokenStore
 from xcourier.server.auth.redis_store import RedisTokenStore
 from xcourier.server.auth.sqlite_store import SQLiteTokenStore
-from xcourier.server.auth.store import StoreError, TokenStore
+from xcourier.server.auth.store import Sealer, StoreError, TokenStore, place
 
 from ..clock import Clock
 
@@ -219,7 +219,7 @@ async def test_sqlite_seals_records_with_the_store_key(tmp_path: Path):
     finally:
         raw.close()
     assert SECRET not in stored and "client_secret" not in stored
-    assert json.loads(Fernet(key.encode()).decrypt(stored.encode())) == {"client_secret": SECRET}
+    assert json.loads(Sealer(key).open(place("record", "client", "k"), stored, "s.db")) == {"client_secret": SECRET}
     on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("s.db"))
     assert SECRET.encode() not in on_disk
 
@@ -260,7 +260,7 @@ async def test_redis_seals_records_with_the_store_key(redis_url: str):
         assert await two.get_record("client", "k") == {"client_secret": SECRET}
         stored = await raw.get(f"{prefix}:record:client:k")
         assert SECRET not in stored and "client_secret" not in stored
-        assert json.loads(Fernet(key.encode()).decrypt(stored.encode())) == {"client_secret": SECRET}
+        assert json.loads(Sealer(key).open(place("record", "client", "k"), stored, "r")) == {"client_secret": SECRET}
         assert 0 < await raw.pttl(f"{prefix}:record:client:k") <= 30_000
 
         with pytest.raises(StoreError, match="encrypted"):
@@ -346,7 +346,7 @@ async def test_with_a_key_a_plain_record_is_absent(keyed: Keyed, caplog: pytest.
         assert await store.take_record("token", "h2") is None and await store.get_record("code", "c1") is None
 
     warnings = [r for r in caplog.records if r.name == "xcourier.auth" and r.levelno == logging.WARNING]
-    assert sorted(str(r.args[0]) for r in warnings) == ["code", "token"]  # once per kind
+    assert sorted(str(r.args[1]) for r in warnings) == ["code", "token"]  # once per kind
     assert SECRET not in caplog.text and "12345" not in caplog.text  # never the record's content
 
     await store.put_record("token", "h3", {"user_id": "42"}, ttl=60)  # sealed ones are unaffected

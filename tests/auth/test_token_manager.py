@@ -22,7 +22,8 @@ from xcourier.server.settings import Settings
 
 from .conftest import log_in
 
-pytestmark = pytest.mark.anyio
+# likePost is the sample write here: the sandbox plays an Enterprise account, where likes exist.
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("enterprise")]
 
 REPO = Path(__file__).parents[2]
 

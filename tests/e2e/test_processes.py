@@ -31,8 +31,11 @@ async def _exercise(client: Client) -> None:
     created = await client.call_tool("createPost", {"text": "hello over a real transport"})
     assert created.is_error is False
     post_id = created.structured_content["data"]["id"]
+    # `serve --sandbox` plays pay-per-use, the plan a new X developer gets: no likes since 2026-04-20.
     liked = await client.call_tool("likePost", {"tweet_id": post_id})
-    assert liked.structured_content == {"data": {"liked": True}}
+    assert liked.is_error is True and "Enterprise" in liked.content[0].text
+    reposted = await client.call_tool("repostPost", {"tweet_id": post_id})
+    assert reposted.structured_content == {"data": {"id": post_id, "retweeted": True}}
     bad = await client.call_tool("deletePost", {"id": "not-an-id"})
     assert bad.is_error is True and "`id` must be a post id" in bad.content[0].text
 

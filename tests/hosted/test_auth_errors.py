@@ -336,7 +336,8 @@ async def test_a_code_needs_its_verifier_and_is_redeemed_once(launcher, admin):
         assert wrong.status_code == 400, wrong.text
         assert wrong.json()["error"] == "invalid_grant"
 
-        # Two racing redemptions of the code: exactly one gets tokens.
+        # Two racing redemptions of the code: exactly one gets tokens (and the other, a use of a used code,
+        # revokes them: RFC 6749 section 4.1.2).
         answers: list[httpx.Response] = []
 
         async def redeem() -> None:
@@ -352,7 +353,7 @@ async def test_a_code_needs_its_verifier_and_is_redeemed_once(launcher, admin):
         replay = await http.post(f"{origin}/token", data=exchange(verifier))
         assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant", replay.text
 
-    assert (await post_mcp(server.url, granted["access_token"])).status_code == 200
+    assert_invalid_token(await post_mcp(server.url, granted["access_token"]), origin)
 
 
 async def test_a_refresh_token_used_twice_ends_the_whole_grant(launcher, admin):

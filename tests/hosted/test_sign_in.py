@@ -53,7 +53,9 @@ async def test_a_client_signs_in_through_x_and_acts_as_that_user(launcher, admin
         assert secret and secret not in at_rest
 
 
-async def test_two_users_on_one_instance_and_across_instances_each_act_only_as_themselves(launcher, admin, sandbox):
+async def test_two_users_on_one_instance_and_across_instances_each_act_only_as_themselves(
+    launcher, admin, sandbox, enterprise
+):
     first = launcher.start()
     second = launcher.start(public_url=first.origin)
     consent_as(admin, "alice")

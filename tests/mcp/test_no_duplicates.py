@@ -36,6 +36,24 @@ async def test_a_lost_answer_to_create_finds_the_post_instead_of_posting_twice(c
     assert admin.calls()["POST /2/tweets"] == 1  # looked, never re-sent
 
 
+PNG_URI = (
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+async def test_a_lost_answer_to_a_post_with_an_image_finds_it_by_its_media(client, admin):
+    # The sandbox, as X does, appends a t.co link for the image to the stored text.
+    earlier = await client.call_tool("createPost", {"text": "first picture", "media": [{"url": PNG_URI}]})
+    assert earlier.is_error is False
+    admin.fault("POST /2/tweets", "drop")
+    result = await client.call_tool("createPost", {"text": "second picture", "media": [{"url": PNG_URI}]})
+    assert result.is_error is False, text_of(result)
+    made = next(p for p in admin.state()["posts"] if p["text"].startswith("second picture https://t.co/"))
+    assert result.structured_content["data"]["id"] == made["id"] != earlier.structured_content["data"]["id"]
+    assert admin.calls()["POST /2/tweets"] == 2
+
+
 async def test_a_lost_answer_to_a_dm_says_the_outcome_is_unknown(client, admin):
     admin.fault("POST /2/dm_conversations/with/{participant_id}/messages", "drop")
     result = await client.call_tool("sendDirectMessage", {"username": "alice", "text": "hello?"})
@@ -46,6 +64,7 @@ async def test_a_lost_answer_to_a_dm_says_the_outcome_is_unknown(client, admin):
 
 
 async def test_a_5xx_on_like_is_retried_and_succeeds(client, admin):
+    admin.http.post("/plan", json={"plan": "enterprise"}).raise_for_status()  # likes need Enterprise since 2026
     post = admin.post_as("bob", "like me despite the glitch")["data"]["id"]
     admin.fault("POST /2/users/{id}/likes", "status", status=503)
     result = await client.call_tool("likePost", {"tweet_id": post})

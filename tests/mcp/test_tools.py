@@ -97,7 +97,13 @@ async def test_create_post_with_image_appears_in_the_sandbox(client, admin):
     assert admin.calls()["POST /2/media/upload"] == 1
 
 
+def on_enterprise(admin) -> None:
+    """Likes need an Enterprise plan since 2026-04-20; the sandbox plays pay-per-use unless told."""
+    admin.http.post("/plan", json={"plan": "enterprise"}).raise_for_status()
+
+
 async def test_like_repost_dm_and_delete_act_on_the_sandbox(client, admin):
+    on_enterprise(admin)
     alice_post = admin.post_as("alice", "a post to engage with")["data"]["id"]
 
     liked = await client.call_tool("likePost", {"tweet_id": alice_post})
@@ -190,12 +196,27 @@ async def test_dm_to_unknown_user_says_there_is_no_such_user(client, admin):
 
 
 async def test_spent_rate_limit_says_when_to_retry(client, admin):
+    on_enterprise(admin)
     admin.rate_limit("POST /2/users/{id}/likes", 1)
     post = admin.post_as("bob", "like me twice")["data"]["id"]
     assert (await client.call_tool("likePost", {"tweet_id": post})).is_error is False
     result = await client.call_tool("likePost", {"tweet_id": post})
     assert result.is_error is True
     assert "rate limit" in text_of(result) and "retry after" in text_of(result) and "UTC" in text_of(result)
+
+
+async def test_likes_on_a_self_serve_plan_say_they_need_enterprise(client, admin):
+    post = admin.post_as("bob", "like me on pay-per-use")["data"]["id"]
+    result = await client.call_tool("likePost", {"tweet_id": post})
+    assert result.is_error is True
+    assert "Enterprise" in text_of(result) and "2026-04-20" in text_of(result)
+    assert "permissions" not in text_of(result)
+    assert admin.state()["likes"] == []
+
+
+async def test_the_like_tool_says_it_needs_an_enterprise_plan(client):
+    tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    assert "Enterprise" in tools["likePost"].description
 
 
 async def test_server_error_from_x_is_reported_as_retryable(client, admin, runtime):

@@ -30,7 +30,7 @@ def upload_png(client: httpx.Client, category: str = "tweet_image", data: bytes 
 def upload_png_json(client: httpx.Client, category: str = "tweet_image") -> httpx.Response:
     return client.post(
         "/2/media/upload",
-        json={"media": base64.b64encode(PNG).decode(), "media_category": category, "media_type": "image/png"},
+        json={"media": base64.b64encode(PNG).decode(), "media_category": category},
     )
 
 

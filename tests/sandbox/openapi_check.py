@@ -5,7 +5,7 @@ the offending path and schema location.
 
 OpenAPI 3.0 handling: schemas are validated as JSON Schema draft 4 (3.0's base); `nullable` is
 turned into a null type; `discriminator` on Problem is honoured by also validating a problem
-against the schema its `type` maps to. A few spec defects are patched (see _SPEC_DEFECTS).
+against the schema its `type` maps to. One spec defect is patched (see _DOCUMENTED_PROBLEM_TYPES).
 """
 
 from __future__ import annotations
@@ -23,12 +23,28 @@ from referencing.jsonschema import DRAFT4
 SPEC_PATH = Path(__file__).resolve().parents[1] / "data" / "x-openapi.json"
 _BASE = "urn:x-openapi"
 
-# Spec v2.159 marks properties as required that X's responses do not carry and that the schema
-# itself does not even define (`meta` in the media upload responses, `type` in ProcessingInfo).
-_SPEC_DEFECTS: dict[str, list[str]] = {
-    "MediaUploadResponse": ["meta"],
-    "MediaUploadAppendResponse": ["meta"],
-    "ProcessingInfo": ["type"],
+# Spec 2.159's defects (`meta` required in the media upload responses, `type` in ProcessingInfo,
+# neither defined) are gone in 2.167. Its defect: `Problem` is a oneOf of nine typed problems, while
+# X's docs (xdevplatform/docs x-api/fundamentals/response-codes-and-errors.mdx, "Error types") also
+# list the generic `about:blank` (X's 401, 403 and 429 answers), `client-forbidden`,
+# `usage-capped` and `rate-limit-exceeded`; and X answers an empty pay-per-use balance with
+# `credits-depleted` (HTTP 402, see server/sandbox/errors.py). Those are added as one more choice.
+_DOCUMENTED_PROBLEM_TYPES: tuple[str, ...] = (
+    "about:blank",
+    "https://api.x.com/2/problems/client-forbidden",
+    "https://api.x.com/2/problems/usage-capped",
+    "https://api.x.com/2/problems/rate-limit-exceeded",
+    "https://api.x.com/2/problems/credits-depleted",
+)
+_DOCUMENTED_PROBLEM: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title"],
+    "properties": {
+        "type": {"type": "string", "enum": list(_DOCUMENTED_PROBLEM_TYPES)},
+        "title": {"type": "string"},
+        "detail": {"type": "string"},
+        "status": {"type": "integer"},
+    },
 }
 
 
@@ -48,12 +64,8 @@ def _spec() -> dict[str, Any]:
     spec = copy.deepcopy(json.loads(SPEC_PATH.read_text()))
     _nullable_to_type(spec)
     schemas = spec["components"]["schemas"]
-    for name, props in _SPEC_DEFECTS.items():
-        required = [r for r in schemas[name].get("required", []) if r not in props]
-        if required:
-            schemas[name]["required"] = required
-        else:
-            schemas[name].pop("required", None)
+    schemas["DocumentedProblem"] = _DOCUMENTED_PROBLEM
+    schemas["Problem"]["oneOf"].append({"$ref": "#/components/schemas/DocumentedProblem"})
     return spec
 
 

@@ -153,9 +153,14 @@ def test_chunked_image_needs_no_processing(x: httpx.Client) -> None:
     )
     final = x.post(f"/2/media/upload/{media_id}/finalize").json()["data"]
     assert "processing_info" not in final
-    status = x.get("/2/media/upload", params={"command": "STATUS", "media_id": media_id}).json()["data"]
-    assert status["processing_info"]["state"] == "succeeded"
     assert x.post("/2/tweets", json={"text": "png", "media": {"media_ids": [media_id]}}).status_code == 201
+
+
+def test_status_of_an_image_is_400(x: httpx.Client) -> None:
+    for media_id in (upload_png(x), upload_png_json(x).json()["data"]["id"]):
+        response = x.get("/2/media/upload", params={"command": "STATUS", "media_id": media_id})
+        assert response.status_code == 400
+        assert response.json()["type"] == "https://api.x.com/2/problems/invalid-request"
 
 
 def test_status_of_someone_elses_media_is_404(x: httpx.Client, client_for) -> None:

@@ -138,14 +138,56 @@ def test_plain_pkce_is_accepted_as_x_documents(admin: httpx.Client) -> None:
 
 @pytest.mark.parametrize(
     "redirect_uri",
-    ["http://localhost:1/x", "http://[::1]:8080/cb?keep=1", "http://127.0.0.1/no-port"],
+    ["http://127.0.0.1:1/callback", "http://localhost:9/x/callback", "http://[::1]:8080/callback"],
 )
-def test_any_loopback_redirect_uri_is_accepted(admin: httpx.Client, redirect_uri: str) -> None:
-    body = login(admin, redirect_uri=redirect_uri)
-    assert body["access_token"]
-    if "keep=1" in redirect_uri:
-        location = authorize(admin, pkce()[1], redirect_uri=redirect_uri).headers["location"]
-        assert location.startswith("http://[::1]:8080/cb?keep=1&state=")
+def test_sandbox_apps_take_xcourier_callbacks_on_any_loopback_port(admin: httpx.Client, redirect_uri: str) -> None:
+    assert login(admin, redirect_uri=redirect_uri)["access_token"]
+    assert login(admin, CONFIDENTIAL_CLIENT_ID, redirect_uri=redirect_uri)["access_token"]
+
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    [
+        "http://127.0.0.1:8765/other",
+        "http://127.0.0.1:8765/callback/",
+        "http://127.0.0.1/callback",
+        "http://127.0.0.1:8765/callback?next=1",
+        "http://127.0.0.1:8765/x/callback/extra",
+    ],
+)
+def test_sandbox_apps_refuse_unregistered_paths(admin: httpx.Client, redirect_uri: str) -> None:
+    response = authorize(admin, pkce()[1], redirect_uri=redirect_uri)
+    assert response.status_code == 400
+    assert "location" not in response.headers
+
+
+def test_a_registered_app_matches_its_callback_exactly_as_x_does(admin: httpx.Client) -> None:
+    registered = "http://127.0.0.1:8700/cb?keep=1"
+    response = admin.post(
+        "/_sandbox/oauth/clients",
+        json={"client_id": "exact-app", "redirect_uris": [registered, "https://app.example/cb"]},
+    )
+    assert response.status_code == 201, response.text
+    assert login(admin, "exact-app", redirect_uri=registered)["access_token"]
+    location = authorize(admin, pkce()[1], client_id="exact-app", redirect_uri=registered).headers["location"]
+    assert location.startswith(registered + "&state=")
+    for other in ("http://127.0.0.1:8701/cb?keep=1", "http://127.0.0.1:8700/cb", "https://app.example/cb/"):
+        refused = authorize(admin, pkce()[1], client_id="exact-app", redirect_uri=other)
+        assert refused.status_code == 400 and "location" not in refused.headers, other
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"client_id": "too-many", "redirect_uris": [f"https://app.example/{n}" for n in range(11)]},
+        {"client_id": "wild", "redirect_uris": ["http://127.0.0.1:*/cb"]},
+        {"client_id": "none", "redirect_uris": []},
+        {"client_id": PUBLIC_CLIENT_ID, "redirect_uris": ["https://app.example/cb"]},
+        {"client_id": "scheme", "redirect_uris": ["javascript:alert(1)"]},
+    ],
+)
+def test_app_registration_follows_x_rules(admin: httpx.Client, body: dict[str, Any]) -> None:
+    assert admin.post("/_sandbox/oauth/clients", json=body).status_code == 400
 
 
 # ---- client authentication -----------------------------------------------------------------

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from .conftest import VALIDATED, template_of
-from .helpers import ALICE_ID, CAROL_ID, DEMO_ID, GIF, upload_png, upload_png_json
+from .helpers import ALICE_ID, CAROL_ID, DEMO_ID, GIF, admin_post, upload_png, upload_png_json
 from .openapi_check import validate_request, validate_response
 
 
@@ -21,13 +21,21 @@ def test_every_served_operation_conforms_in_success_and_error(x: httpx.Client, c
     x.get("/2/users/by/username/nobody")
     x.get("/2/users/by/username/no-such-name!")
     x.get(f"/2/users/{ALICE_ID}/tweets", params={"tweet.fields": "created_at,author_id", "max_results": 5})
+    x.get(f"/2/users/{ALICE_ID}/tweets", params={"post.fields": "created_at,paid_partnership", "max_results": 5})
     x.get(f"/2/users/{ALICE_ID}/tweets", params={"max_results": 1})
     x.get(f"/2/users/{CAROL_ID}/tweets")
     x.get("/2/tweets/search/recent", params={"query": "from:alice OR from:bob"})
     x.get("/2/tweets/search/recent", params={"query": "cats"})
+    x.get("/2/tweets/search/recent", params={"query": "from:alice", "since_id": "1"})
+    x.get("/2/tweets/search/recent", params={"query": "from:alice OR " * 60 + "from:bob"})
     post = x.post("/2/tweets", json={"text": "conformance"}).json()["data"]["id"]
+    post_by_alice = admin_post(admin, "alice", "no summons here")
     x.post("/2/tweets", json={"text": "conformance"})
     x.post("/2/tweets", json={"text": "x" * 300})
+    x.post(f"/2/users/{DEMO_ID}/likes", json={"tweet_id": post})  # refused on pay-per-use
+    x.post("/2/tweets", json={"text": "reply", "reply": {"in_reply_to_tweet_id": post_by_alice}})
+    x.post("/2/tweets", json={"text": "$ONE and $TWO"})
+    admin.post("/_sandbox/plan", json={"plan": "enterprise"})
     x.post(f"/2/users/{DEMO_ID}/likes", json={"tweet_id": post})
     x.post(f"/2/users/{DEMO_ID}/likes", json={"tweet_id": "1"})
     x.post(f"/2/users/{DEMO_ID}/retweets", json={"tweet_id": post})
@@ -62,8 +70,17 @@ def test_every_served_operation_conforms_in_success_and_error(x: httpx.Client, c
     for _ in range(2):
         x.get("/2/media/upload", params={"command": "STATUS", "media_id": media_id})
     x.get("/2/media/upload", params={"command": "STATUS", "media_id": "1"})
+    admin.post("/_sandbox/plan", json={"plan": "pay-per-use"})
+    admin.post("/_sandbox/credits", json={"usd": 0})
+    x.post("/2/tweets", json={"text": "out of credits"})
+    admin.post("/_sandbox/credits", json={"usd": None})
+    admin.post("/_sandbox/usage-cap", json={"capped": True})
+    x.get(f"/2/users/{ALICE_ID}/tweets")
+    admin.post("/_sandbox/usage-cap", json={"capped": False})
     admin.post("/_sandbox/rate-limits", json={"endpoint": "GET /2/users/me", "limit": 0})
     x.get("/2/users/me")
+    admin.post("/_sandbox/rate-limits", json={"endpoint": "POST /2/tweets", "limit": 0, "window": "24h-app"})
+    x.post("/2/tweets", json={"text": "over the app's day"})
 
     operations = {(m, t) for m, t, _ in VALIDATED}
     served = {
@@ -89,7 +106,7 @@ def test_every_served_operation_conforms_in_success_and_error(x: httpx.Client, c
     for operation in served:
         statuses = {s for m, t, s in VALIDATED if (m, t) == operation}
         assert any(s < 300 for s in statuses) and any(s >= 400 for s in statuses), (operation, statuses)
-    assert {s for _, _, s in VALIDATED} >= {200, 201, 400, 401, 403, 404, 429}
+    assert {s for _, _, s in VALIDATED} >= {200, 201, 400, 401, 402, 403, 404, 429}
 
 
 def test_template_matching() -> None:
@@ -101,12 +118,12 @@ def test_template_matching() -> None:
 def test_checker_rejects_wrong_shapes() -> None:
     with pytest.raises(AssertionError, match=r"required|type"):
         validate_response("POST", "/2/tweets", 201, {"data": {"id": 5, "text": "x"}}, "application/json")
-    with pytest.raises(AssertionError, match="parameter"):
+    with pytest.raises(AssertionError, match="resource_type"):
         validate_response(
             "DELETE",
             "/2/tweets/{id}",
             404,
-            {"title": "Not Found Error", "type": "https://api.twitter.com/2/problems/resource-not-found"},
+            {"title": "Not Found Error", "type": "https://api.x.com/2/problems/resource-not-found"},
             "application/problem+json",
         )
     with pytest.raises(AssertionError, match="content types"):
@@ -115,3 +132,25 @@ def test_checker_rejects_wrong_shapes() -> None:
         validate_request("POST", "/2/users/{id}/retweets", {"tweet_id": "1", "extra": True})
     with pytest.raises(AssertionError):
         validate_request("POST", "/2/tweets", {"media": {"media_ids": ["1", "2", "3", "4", "5"]}})
+
+
+def test_checker_holds_2_167_specifics() -> None:
+    with pytest.raises(AssertionError, match="rest_id"):
+        validate_response(
+            "POST", "/2/users/{id}/retweets", 200, {"data": {"id": "1", "retweeted": True}}, "application/json"
+        )
+    with pytest.raises(AssertionError, match="media_type"):
+        validate_request(
+            "POST", "/2/media/upload", {"media": "AA==", "media_category": "tweet_image", "media_type": "x"}
+        )
+    old_host = {"title": "Invalid Request", "detail": "d", "type": "https://api.twitter.com/2/problems/invalid-request"}
+    with pytest.raises(AssertionError):
+        validate_response("POST", "/2/tweets", 400, old_host, "application/problem+json")
+    documented = {"title": "Payment Required", "detail": "credits depleted", "status": 402}
+    validate_response(
+        "POST",
+        "/2/tweets",
+        402,
+        {**documented, "type": "https://api.x.com/2/problems/credits-depleted"},
+        "application/problem+json",
+    )

@@ -61,7 +61,7 @@ def test_cjk_counts_double_and_urls_count_23(x: httpx.Client) -> None:
 def test_post_without_text_or_media_is_400(x: httpx.Client) -> None:
     response = x.post("/2/tweets", json={})
     assert response.status_code == 400
-    assert response.json()["type"] == "https://api.twitter.com/2/problems/invalid-request"
+    assert response.json()["type"] == "https://api.x.com/2/problems/invalid-request"
 
 
 def test_non_json_body_is_400(x: httpx.Client) -> None:
@@ -85,11 +85,12 @@ def test_deleting_a_nonexistent_post_is_404_resource_not_found(x: httpx.Client) 
     response = x.delete("/2/tweets/123456789")
     assert response.status_code == 404
     body = response.json()
-    assert body["type"] == "https://api.twitter.com/2/problems/resource-not-found"
+    assert body["type"] == "https://api.x.com/2/problems/resource-not-found"
     assert body["resource_type"] == "tweet"
 
 
 def test_like_a_post_and_liking_twice_stays_liked(x: httpx.Client, admin: httpx.Client) -> None:
+    admin.post("/_sandbox/plan", json={"plan": "enterprise"}).raise_for_status()
     post_id = admin_post(admin, "alice", "like me")
     for _ in range(2):
         response = x.post(f"/2/users/{DEMO_ID}/likes", json={"tweet_id": post_id})
@@ -103,7 +104,8 @@ def test_liking_on_behalf_of_another_user_is_403(x: httpx.Client, admin: httpx.C
     assert x.post(f"/2/users/{ALICE_ID}/likes", json={"tweet_id": post_id}).status_code == 403
 
 
-def test_liking_a_nonexistent_post_is_404(x: httpx.Client) -> None:
+def test_liking_a_nonexistent_post_is_404(x: httpx.Client, admin: httpx.Client) -> None:
+    admin.post("/_sandbox/plan", json={"plan": "enterprise"}).raise_for_status()
     response = x.post(f"/2/users/{DEMO_ID}/likes", json={"tweet_id": "42"})
     assert response.status_code == 404
     assert response.json()["resource_type"] == "tweet"
@@ -114,7 +116,7 @@ def test_repost_returns_the_source_id(x: httpx.Client, admin: httpx.Client) -> N
     for _ in range(2):
         response = x.post(f"/2/users/{DEMO_ID}/retweets", json={"tweet_id": post_id})
         assert response.status_code == 200
-        assert response.json() == {"data": {"id": post_id, "retweeted": True}}
+        assert response.json() == {"data": {"id": post_id, "rest_id": post_id, "retweeted": True}}
     assert admin.get("/_sandbox/state").json()["retweets"] == [{"user_id": DEMO_ID, "tweet_id": post_id}]
 
 

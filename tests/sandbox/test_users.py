@@ -36,7 +36,7 @@ def test_unknown_username_is_200_with_not_found_error_and_no_data(x: httpx.Clien
             "resource_type": "user",
             "parameter": "username",
             "resource_id": "nobody_here",
-            "type": "https://api.twitter.com/2/problems/resource-not-found",
+            "type": "https://api.x.com/2/problems/resource-not-found",
         }
     ]
 
@@ -44,7 +44,7 @@ def test_unknown_username_is_200_with_not_found_error_and_no_data(x: httpx.Clien
 def test_malformed_username_is_400_invalid_request(x: httpx.Client) -> None:
     response = x.get("/2/users/by/username/not-valid-name")
     assert response.status_code == 400
-    assert response.json()["type"] == "https://api.twitter.com/2/problems/invalid-request"
+    assert response.json()["type"] == "https://api.x.com/2/problems/invalid-request"
 
 
 def test_missing_token_is_401_problem(client_for) -> None:

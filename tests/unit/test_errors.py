@@ -17,15 +17,20 @@ import httpx
 import pytest
 import respx
 
-from xcourier.tools.client import XClient
+from xcourier.tools.client import RetryPolicy, StaticTokenProvider, XClient
 from xcourier.tools.engagement import like_post
 from xcourier.tools.errors import (
     CLIENT_NOT_ENROLLED,
     DM_NOT_ALLOWED,
     DUPLICATE_CONTENT,
+    LIKES_NEED_ENTERPRISE,
+    AnswerUnreadableError,
+    AppOnlyTokenError,
+    CreditsDepletedError,
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
+    NotSentError,
     OutcomeUnknownError,
     RateLimitedError,
     ServerError,
@@ -148,6 +153,28 @@ USER_NOT_FOUND_200 = {
 }
 TOO_MANY = {"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429}
 LEGACY_RATE_LIMIT = {"errors": [{"code": 88, "message": "Rate limit exceeded"}]}
+CREDITS_DEPLETED = {
+    "title": "CreditsDepleted",
+    "detail": "Your enrolled account does not have any credits to fulfill this request.",
+    "type": "https://api.x.com/2/problems/credits-depleted",
+}
+# The shape X's refusal of a like on a self-serve plan is expected to take (inferred: X does not document it).
+LIKE_REFUSED_INFERRED = {
+    "title": "Client Forbidden",
+    "detail": "Likes are not available on your plan.",
+    "type": "https://api.x.com/2/problems/client-forbidden",
+    "reason": "client-not-enrolled",
+    "required_enrollment": "Enterprise",
+    "status": 403,
+}
+# X's API Playground (xdevplatform/playground, internal/playground/auth.go) answers an app-only token so.
+UNSUPPORTED_AUTHENTICATION = {
+    "title": "Unsupported Authentication",
+    "detail": "Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint. Supported "
+    "authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context].",
+    "type": "https://api.twitter.com/2/problems/unsupported-authentication",
+    "status": 403,
+}
 USAGE_CAPPED = {
     "title": "UsageCapExceeded",
     "detail": "Usage cap exceeded: Monthly product cap",
@@ -213,7 +240,7 @@ async def test_403_duplicate_content_is_forbidden_with_duplicate_reason(x, clien
     assert "duplicate content" in str(exc)
 
 
-@pytest.mark.parametrize("endpoint", EVERY_ENDPOINT)
+@pytest.mark.parametrize("endpoint", [e for e in EVERY_ENDPOINT if e.values[0] is not LIKE])
 async def test_403_client_not_enrolled_is_forbidden_with_enrollment_reason(x, client: XClient, endpoint: Endpoint):
     endpoint.mock(x).respond(403, json=CLIENT_FORBIDDEN)
 
@@ -354,25 +381,84 @@ async def test_legacy_code_88_is_rate_limited(x, client: XClient, endpoint: Endp
 
 @pytest.mark.parametrize("endpoint", EVERY_ENDPOINT)
 @pytest.mark.parametrize(
-    ("status", "body"),
+    "body",
     [
+        pytest.param(CREDITS_DEPLETED, id="credits-depleted"),
         pytest.param(
-            402,
             {"title": "Payment Required", "detail": "Your account has no credits left.", "type": "about:blank"},
-            id="402",
+            id="plain-402",
         ),
-        pytest.param(429, USAGE_CAPPED, id="429-usage-capped"),
     ],
 )
-async def test_usage_cap_is_usage_capped_not_rate_limited(
-    x, client: XClient, endpoint: Endpoint, status: int, body: dict
-):
-    endpoint.mock(x).respond(status, json=body, headers=RATE_HEADERS)
+async def test_402_is_credits_depleted(x, client: XClient, endpoint: Endpoint, body: dict):
+    endpoint.mock(x).respond(402, json=body, headers=RATE_HEADERS)
+
+    exc = await failure(endpoint, client, CreditsDepletedError)
+
+    assert not isinstance(exc, RateLimitedError)
+    assert exc.status == 402
+
+
+@pytest.mark.parametrize("endpoint", EVERY_ENDPOINT)
+async def test_429_usage_capped_is_a_usage_cap_not_a_rate_limit_nor_credits(x, client: XClient, endpoint: Endpoint):
+    endpoint.mock(x).respond(429, json=USAGE_CAPPED, headers=RATE_HEADERS)
 
     exc = await failure(endpoint, client, UsageCappedError)
 
-    assert not isinstance(exc, RateLimitedError)
-    assert exc.status == status
+    assert not isinstance(exc, (RateLimitedError, CreditsDepletedError))
+    assert exc.status == 429
+
+
+@pytest.mark.parametrize("endpoint", EVERY_ENDPOINT)
+async def test_an_app_only_token_is_named_as_such(x, client: XClient, endpoint: Endpoint):
+    endpoint.mock(x).respond(403, json=UNSUPPORTED_AUTHENTICATION)
+
+    exc = await failure(endpoint, client, AppOnlyTokenError)
+
+    assert isinstance(exc, UnauthorizedError) and exc.status == 403
+    assert "Application-Only" in (exc.detail or "")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(LIKE_REFUSED_INFERRED, id="inferred-client-not-enrolled"),
+        pytest.param(CLIENT_FORBIDDEN, id="client-forbidden-of-old"),
+        pytest.param({"title": "Forbidden", "detail": "Forbidden", "type": "about:blank", "status": 403}, id="bare"),
+    ],
+)
+async def test_any_403_on_a_like_reads_as_likes_needing_enterprise(x, client: XClient, body: dict):
+    LIKE.mock(x).respond(403, json=body)
+
+    exc = await failure(LIKE, client, ForbiddenError)
+
+    assert exc.reason == LIKES_NEED_ENTERPRISE
+    assert exc.detail == _detail_of(body)  # X's words are kept
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        pytest.param(DUPLICATE, DUPLICATE_CONTENT, id="duplicate"),
+        pytest.param(
+            {"title": "Not Found Error", "detail": "Could not find tweet with tweet_id: [1].", "status": 403},
+            None,
+            id="not-found",
+        ),
+    ],
+)
+async def test_a_403_like_that_is_a_duplicate_or_not_found_is_not_blamed_on_the_plan(
+    x, client: XClient, body: dict, reason: str | None
+):
+    LIKE.mock(x).respond(403, json=body)
+
+    exc = await failure(LIKE, client, ForbiddenError)
+
+    assert exc.reason == reason
+
+
+def _detail_of(body: dict[str, Any]) -> str:
+    return body["detail"]
 
 
 @pytest.mark.parametrize("endpoint", EVERY_ENDPOINT)
@@ -385,11 +471,64 @@ async def test_5xx_is_server_error(x, client: XClient, endpoint: Endpoint, statu
     assert (exc.status, exc.endpoint) == (status, endpoint.key)
 
 
+# Failures before any byte of the request is written, and the reason xcourier gives for each.
+NEVER_SENT = [
+    pytest.param(httpx.ConnectError("[Errno 111] Connection refused"), "refused", id="refused"),
+    pytest.param(httpx.ConnectError("[Errno -2] Name or service not known"), "DNS", id="dns"),
+    pytest.param(httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"), "TLS", id="tls"),
+    pytest.param(httpx.ConnectTimeout("timed out"), "timed out", id="connect-timeout"),
+    pytest.param(httpx.PoolTimeout("timed out"), "came free", id="pool-timeout"),
+]
+# Failures after the request was (at least partly) written: X may have acted on it.
+MAYBE_SENT = [
+    pytest.param(httpx.ReadTimeout("timed out"), id="read-timeout"),
+    pytest.param(httpx.ReadError("reset"), id="read-error"),
+    pytest.param(httpx.RemoteProtocolError("Server disconnected without sending a response."), id="disconnected"),
+    pytest.param(httpx.WriteError("broken pipe"), id="write-error"),
+    pytest.param(httpx.WriteTimeout("timed out"), id="write-timeout"),
+]
+
+
 @pytest.mark.parametrize("endpoint", EVERY_ENDPOINT)
-@pytest.mark.parametrize(
-    "failure_kind", [httpx.ConnectError("connection refused"), httpx.ReadTimeout("timed out")], ids=type
-)
-async def test_transport_failure_is_transport_error(x, client: XClient, endpoint: Endpoint, failure_kind):
+@pytest.mark.parametrize(("failure_kind", "reason"), NEVER_SENT)
+async def test_a_failure_before_sending_is_not_sent_naming_the_address_and_why(
+    x, client: XClient, endpoint: Endpoint, failure_kind: httpx.HTTPError, reason: str
+):
+    endpoint.mock(x).mock(side_effect=failure_kind)
+
+    exc = await failure(endpoint, client, NotSentError)
+
+    assert not isinstance(exc, TransportError)  # code that treats TransportError as "maybe done" can't catch it
+    assert exc.endpoint == endpoint.key
+    assert exc.base_url == "https://api.x.com"
+    assert reason in exc.reason
+    assert exc.__cause__ is None
+
+
+async def test_a_post_that_was_never_sent_is_not_looked_for(x, client: XClient):
+    x.post("/2/tweets").mock(side_effect=httpx.ConnectError("[Errno 111] Connection refused"))
+
+    await failure(CREATE, client, NotSentError)
+
+    assert [call.request.url.path for call in x.calls] == ["/2/tweets"]  # no users/me, no timeline lookup
+
+
+async def test_the_address_shown_never_carries_credentials(x):
+    x.post("/2/tweets").mock(side_effect=httpx.ConnectError("[Errno 111] Connection refused"))
+    base = "https://user:s3cret@api.x.com"
+    async with XClient(StaticTokenProvider(TOKEN), base_url=base, retry=RetryPolicy(attempts=1)) as xclient:
+        with pytest.raises(NotSentError) as info:
+            await xclient.request("POST", "/2/tweets", json={"text": "hi"})
+
+    assert info.value.base_url == "https://api.x.com"
+    assert "s3cret" not in str(info.value) and "user" not in str(info.value)
+
+
+@pytest.mark.parametrize("endpoint", EVERY_ENDPOINT)
+@pytest.mark.parametrize("failure_kind", MAYBE_SENT)
+async def test_a_failure_after_sending_is_a_transport_error(
+    x, client: XClient, endpoint: Endpoint, failure_kind: httpx.HTTPError
+):
     endpoint.mock(x).mock(side_effect=failure_kind)
     if endpoint.key == "POST /2/tweets":
         # A post whose answer is lost is looked for on the account before anything is said.
@@ -407,24 +546,44 @@ async def test_transport_failure_is_transport_error(x, client: XClient, endpoint
 
 @pytest.mark.parametrize("endpoint", EVERY_ENDPOINT)
 @pytest.mark.parametrize(
-    "response",
+    ("response", "what"),
     [
-        pytest.param(httpx.Response(200, json={}), id="empty-object"),
-        pytest.param(httpx.Response(200, json={"data": {"id": 5}}), id="wrong-field-type"),
-        pytest.param(httpx.Response(200, json={"data": None}), id="null-data"),
-        pytest.param(httpx.Response(200, json={"data": ["x"]}), id="list-data"),
-        pytest.param(httpx.Response(200, json=[{"id": "1"}]), id="top-level-list"),
-        pytest.param(httpx.Response(200, text="<html>hi</html>"), id="not-json"),
-        pytest.param(httpx.Response(200), id="no-body"),
+        pytest.param(httpx.Response(201, text="<html>hi</html>"), "not JSON", id="not-json"),
+        pytest.param(httpx.Response(200, json=[{"id": "1"}]), "not an object", id="top-level-list"),
     ],
 )
-async def test_unexpected_success_body_is_an_x_error(x, client: XClient, endpoint: Endpoint, response):
+async def test_a_success_whose_body_is_not_a_json_object_is_answer_unreadable_with_the_status(
+    x, client: XClient, endpoint: Endpoint, response: httpx.Response, what: str
+):
     endpoint.mock(x).mock(return_value=response)
 
-    exc = await failure(endpoint, client, XError)
+    exc = await failure(endpoint, client, AnswerUnreadableError)
 
-    assert type(exc) is XError  # the base class itself, not a pydantic ValidationError or KeyError
-    assert "X " in str(exc)
+    assert (exc.status, exc.endpoint) == (response.status_code, endpoint.key)
+    assert what in (exc.detail or "")
+    assert "accepted" in str(exc)
+    assert "<html>" not in str(exc)  # what X sent is never repeated: it may hold anything
+
+
+@pytest.mark.parametrize("endpoint", [pytest.param(CREATE, id="POST-tweets"), pytest.param(DM, id="POST-dm")])
+@pytest.mark.parametrize(
+    "response",
+    [
+        pytest.param(httpx.Response(201, json={}), id="empty-object"),
+        pytest.param(httpx.Response(201, json={"data": {"id": 5}}), id="wrong-field-type"),
+        pytest.param(httpx.Response(201, json={"data": None}), id="null-data"),
+        pytest.param(httpx.Response(201, json={"data": ["x"]}), id="list-data"),
+        pytest.param(httpx.Response(201), id="no-body"),
+    ],
+)
+async def test_a_success_in_a_shape_that_cant_be_read_is_answer_unreadable(
+    x, client: XClient, endpoint: Endpoint, response: httpx.Response
+):
+    endpoint.mock(x).mock(return_value=response)
+
+    exc = await failure(endpoint, client, AnswerUnreadableError)
+
+    assert exc.endpoint == endpoint.key and "accepted" in str(exc)
 
 
 @pytest.mark.parametrize("endpoint", [pytest.param(GET_ME, id="GET-users-me"), pytest.param(CREATE, id="POST-tweets")])

@@ -182,7 +182,14 @@ async def test_a_small_image_uses_the_simple_upload(x, client: XClient):
 
     await upload_all(client, [attachment(PNG, "a.png", "image/png")], "dm")
 
-    assert form_fields(upload.calls.last.request) == {"media_category": "dm_image", "media_type": "image/png"}
+    # Spec 2.167's one-shot body has no media_type (additionalProperties false): X reads the bytes.
+    assert form_fields(upload.calls.last.request) == {"media_category": "dm_image"}
+    validate_request_body(
+        "POST",
+        "/2/media/upload",
+        {**form_fields(upload.calls.last.request), "media": "<binary>"},
+        "multipart/form-data",
+    )
 
 
 async def test_progress_rises_to_the_total_through_upload_and_processing(x, client: XClient, recorded: Recorded):
@@ -285,7 +292,7 @@ async def test_the_sandbox_refuses_a_gif_on_the_simple_upload(sandbox_client: XC
             "POST",
             "/2/media/upload",
             files={"media": ("a.gif", ANIMATED, "image/gif")},
-            data={"media_category": "tweet_image", "media_type": "image/png"},
+            data={"media_category": "tweet_image"},
         )
 
 

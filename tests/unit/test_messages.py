@@ -72,7 +72,13 @@ async def test_dm_with_an_image_uploads_it_as_dm_image_and_attaches_it(
         client, users, loader, "Bob_99", "look", media=[image_entry(JPEG, "cat.jpg", "image/jpeg")]
     )
 
-    assert form_fields(upload.calls.last.request) == {"media_category": "dm_image", "media_type": "image/jpeg"}
+    assert form_fields(upload.calls.last.request) == {"media_category": "dm_image"}
+    validate_request_body(
+        "POST",
+        "/2/media/upload",
+        {**form_fields(upload.calls.last.request), "media": "<binary>"},
+        "multipart/form-data",
+    )
     assert multipart_parts(upload.calls.last.request)["media"].content == JPEG
     assert bearer(upload.calls.last.request) == f"Bearer {TOKEN}"
     body = json_body(messages.calls.last.request)

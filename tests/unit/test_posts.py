@@ -58,9 +58,10 @@ async def test_post_with_images_uploads_each_then_attaches_their_ids(x, client: 
 
     assert uploads.call_count == 2
     first, second = (call.request for call in uploads.calls)
-    assert form_fields(first) == {"media_category": "tweet_image", "media_type": "image/png"}
+    # Spec 2.167's one-shot upload body takes no media_type (additionalProperties: false).
+    assert form_fields(first) == {"media_category": "tweet_image"}
     assert multipart_parts(first)["media"].content == PNG
-    assert form_fields(second) == {"media_category": "tweet_image", "media_type": "image/jpeg"}
+    assert form_fields(second) == {"media_category": "tweet_image"}
     assert multipart_parts(second)["media"].content == JPEG
     assert all(bearer(request) == f"Bearer {TOKEN}" for request in (first, second))
     assert json_body(tweets.calls.last.request) == {
@@ -128,7 +129,7 @@ async def test_image_from_a_local_file_under_a_media_root_is_uploaded(
     await create_post(client, loader, media=[FileEntry(url=str(media_root / "photo.jpg"))])
 
     assert multipart_parts(uploads.calls.last.request)["media"].content == JPEG
-    assert form_fields(uploads.calls.last.request)["media_type"] == "image/jpeg"
+    assert multipart_parts(uploads.calls.last.request)["media"].content_type == "image/jpeg"
 
 
 async def test_image_from_a_file_url_under_a_media_root_is_uploaded(

@@ -7,7 +7,7 @@ import pytest
 import respx
 
 from xcourier.tools.client import RetryPolicy, StaticTokenProvider, XClient
-from xcourier.tools.errors import RateLimitedError, ServerError, TransportError
+from xcourier.tools.errors import NotSentError, RateLimitedError, ServerError, TransportError
 
 pytestmark = pytest.mark.anyio
 
@@ -73,6 +73,68 @@ async def test_a_429_is_not_retried_and_nothing_is_retried_in_a_spent_window():
             with pytest.raises(RateLimitedError):
                 await client.request("GET", "/2/users/me")
             await client.request("GET", "/2/users/by/username/{username}", path_params={"username": "a"})
-            with pytest.raises(TransportError):
+            with pytest.raises(NotSentError):
                 await client.request("GET", "/2/users/by/username/{username}", path_params={"username": "a"})
     assert (limited.call_count, failing.call_count, slept) == (1, 2, [])
+
+
+# X's 24-hour windows beside the 15-minute one (header names as X's live API sends them; see tools/errors.py).
+DAY_SPENT = {
+    "x-rate-limit-limit": "50",
+    "x-rate-limit-remaining": "49",
+    "x-rate-limit-reset": "4102444800",
+    "x-user-limit-24hour-limit": "1000",
+    "x-user-limit-24hour-remaining": "0",
+    "x-user-limit-24hour-reset": "4102531200",
+}
+
+
+async def test_nothing_is_retried_while_a_24_hour_window_is_spent_even_with_15_minute_calls_left():
+    slept: list[float] = []
+    with respx.mock(base_url=BASE_URL) as x:
+        likes = x.post("/2/users/1/likes").mock(
+            side_effect=[httpx.Response(200, headers=DAY_SPENT, json={"data": {"liked": True}}), httpx.Response(503)]
+        )
+        async with XClient(StaticTokenProvider("t"), retry=policy(slept)) as client:
+            await client.request("POST", "/2/users/{id}/likes", path_params={"id": "1"}, json={}, idempotent=True)
+            with pytest.raises(ServerError):
+                await client.request("POST", "/2/users/{id}/likes", path_params={"id": "1"}, json={}, idempotent=True)
+            window = client.rate_limits["POST /2/users/{id}/likes"].spent_window()
+    assert (likes.call_count, slept) == (2, [])
+    assert window is not None and (window.name, window.reset_at) == ("24-hour per-user", 4102531200.0)
+
+
+async def test_a_retry_that_cannot_connect_after_an_attempt_that_reached_x_is_not_called_not_sent():
+    slept: list[float] = []
+    with respx.mock(base_url=BASE_URL) as x:
+        x.post("/2/users/1/retweets").mock(
+            side_effect=[httpx.ReadTimeout("timed out"), httpx.ConnectError("[Errno 111] Connection refused")]
+        )
+        async with XClient(StaticTokenProvider("t"), retry=policy(slept, attempts=2)) as client:
+            with pytest.raises(TransportError) as info:
+                await client.request(
+                    "POST", "/2/users/{id}/retweets", path_params={"id": "1"}, json={}, idempotent=True
+                )
+    # The first attempt may have reposted: "nothing was sent" would be untrue.
+    assert not isinstance(info.value, NotSentError)
+    assert "earlier attempt reached X" in str(info.value)
+
+
+async def test_a_call_that_never_reached_x_stays_not_sent_after_its_retries():
+    slept: list[float] = []
+    with respx.mock(base_url=BASE_URL) as x:
+        route = x.get("/2/users/me").mock(side_effect=httpx.ConnectError("[Errno 111] Connection refused"))
+        async with XClient(StaticTokenProvider("t"), retry=policy(slept)) as client:
+            with pytest.raises(NotSentError):
+                await client.request("GET", "/2/users/me")
+    assert route.call_count == 3
+
+
+async def test_a_post_that_could_not_connect_is_not_retried():
+    slept: list[float] = []
+    with respx.mock(base_url=BASE_URL) as x:
+        route = x.post("/2/tweets").mock(side_effect=httpx.ConnectError("[Errno 111] Connection refused"))
+        async with XClient(StaticTokenProvider("t"), retry=policy(slept)) as client:
+            with pytest.raises(NotSentError):
+                await client.request("POST", "/2/tweets", json={"text": "x"})
+    assert (route.call_count, slept) == (1, [])

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from xcourier.server import audit
 from xcourier.tools.client import XClient
 from xcourier.tools.errors import InvalidInputError
 from xcourier.tools.media import MediaLoader
 from xcourier.tools.posts import create_post
-from xcourier.tools.text import check_post_text, weighted_length
+from xcourier.tools.text import MAX_TEXT_UTF16, cashtags, check_post_text, has_url, utf16_length, weighted_length
 
 from .captured import json_body
 
@@ -74,3 +75,108 @@ async def test_a_full_length_post_is_sent_unchanged(x, client: XClient, text: st
     await create_post(client, MediaLoader(), text=text)
 
     assert json_body(route.calls.last.request) == {"text": text}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("see x.ai", id="x.ai"),
+        pytest.param("Impressum: beispiel.de", id="de"),
+        pytest.param("about.me/someone", id="me"),
+        pytest.param("read https://example.org/a?b=c", id="protocol"),
+        pytest.param("short link t.co/abc123", id="t.co"),
+        pytest.param("日本語のリンク https://例え.jp/ です", id="idn"),
+    ],
+)
+def test_has_url_finds_the_links_twitter_text_finds(text: str):
+    assert has_url(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("no links here.", id="sentence"),
+        pytest.param("version 2.0 is out", id="number"),
+        pytest.param("file.txt and e.g. this", id="not-a-tld"),
+        pytest.param("mail me: someone@example.com", id="email"),
+        pytest.param("a." * 1500, id="dotted-3000"),
+    ],
+)
+def test_has_url_ignores_what_twitter_text_does_not_call_a_link(text: str):
+    assert not has_url(text)
+
+
+def test_has_url_prices_a_post_with_a_link_at_x_s_url_price():
+    assert audit.has_url("launch notes at x.ai/news")
+    assert audit.has_url("Termine: verein.de")
+    assert not audit.has_url("plain words")
+    assert not audit.has_url(None)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("$TSLA to the moon", ["$TSLA"]),
+        ("buy $aapl, sell $BRK.A", ["$aapl", "$BRK.A"]),
+        ("costs $5 or $20", []),
+        ("US$ and $TOOLONGX", []),
+        ("price$TSLA", []),
+        ("$A$B", ["$A"]),
+    ],
+)
+def test_cashtags_are_found_as_twitter_text_finds_them(text: str, found: list[str]):
+    assert cashtags(text) == found
+
+
+def test_one_cashtag_per_post_passes():
+    check_post_text("Earnings day for $TSLA")
+
+
+def test_a_second_cashtag_is_refused_locally_with_x_s_rule():
+    with pytest.raises(InvalidInputError) as refused:
+        check_post_text("Watching $TSLA and $AAPL today")
+    message = str(refused.value)
+    assert "2 cashtags ($TSLA, $AAPL)" in message
+    assert "at most 1 cashtag per post" in message and "self-serve" in message
+
+
+def test_the_cashtag_rule_can_be_lifted_for_enterprise_accounts():
+    check_post_text("Watching $TSLA and $AAPL today", max_cashtags=None)
+
+
+@pytest.mark.anyio
+async def test_a_post_with_two_cashtags_never_reaches_x(x, client: XClient):
+    with pytest.raises(InvalidInputError, match="cashtags"):
+        await create_post(client, MediaLoader(), text="$TSLA $AAPL")
+    assert not x.calls
+
+
+def test_text_over_the_size_bound_is_refused_with_its_length_and_the_limit():
+    with pytest.raises(InvalidInputError) as refused:
+        check_post_text("a" * (MAX_TEXT_UTF16 + 1))
+    message = str(refused.value)
+    assert f"{MAX_TEXT_UTF16 + 1:,} characters long" in message
+    assert f"over {MAX_TEXT_UTF16:,}" in message and "X allows 280" in message
+
+
+def test_the_size_bound_counts_utf16_units_as_x_does():
+    # An emoji outside the BMP is two UTF-16 units: 2,049 of them are 4,098 units.
+    with pytest.raises(InvalidInputError, match="4,098 characters long"):
+        check_post_text("😀" * 2049)
+
+
+def test_a_lone_surrogate_is_measured_not_crashed_on():
+    assert utf16_length("\ud800") == 1
+    with pytest.raises(InvalidInputError, match="characters long"):
+        check_post_text("\ud800" * (MAX_TEXT_UTF16 + 1))
+
+
+def test_a_long_text_of_many_links_says_it_is_at_least_its_counted_length():
+    with pytest.raises(InvalidInputError, match=r"at least \d+ weighted characters; X allows 280"):
+        check_post_text("x.com " * 300)
+
+
+def test_line_endings_count_as_parse_tweet_counts_them():
+    assert weighted_length("a\r\nb") == 3
+    assert weighted_length("a\rb.com") == 25

@@ -1,0 +1,240 @@
+"""Counting post text can't be turned against the server: exact like parse_tweet, never its worst case.
+
+twitter-text's URL regex is super-linear (``"a." * 1500`` took 9.6 s in parse_tweet) and holds the GIL
+while it runs. tools/text.py counts exactly as parse_tweet does while trying that regex only where a
+URL can start. These tests hold it to both halves of that claim without timing anything: equality with
+parse_tweet on generated texts, and spies that show the slow paths are never reached.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+import string
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from xcourier.tools import text as text_module
+from xcourier.tools.errors import InvalidInputError
+from xcourier.tools.text import MAX_TEXT_UTF16, check_post_text, extract_urls, validate_post_text, weighted_length
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import twitter_text
+    from twitter_text import extract_urls_with_indices, parse_tweet
+
+# Deterministic (derandomize) and bounded: the reference, parse_tweet, is the slow thing under test.
+EXACTNESS = settings(max_examples=400, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+TLDS = ["com", "COM", "de", "me", "ai", "io", "co", "uk", "jp", "onion", "xn--p1ai", "museum", "x", "a", "comx", "c0m"]
+ASCII_PIECES = [
+    " ", "  ", "\n", "\r\n", "\r", "\t", ".", "..", "/", "//", ":", "?", "#", "@", "$", "-", "_", "(", ")", ",",
+    "!", "'", '"', "`", "=", "&", "%", "+", "~", "|", "[", "]", "<", ">", "{", "}", "\\", "^", "*", ";",
+    "http://", "https://", "HTTPS://", "t.co/", "www.", "a", "b1", "word", "x", "e.g.", "2.0", "\x01",
+]  # fmt: skip
+UNICODE_PIECES = [
+    "漢字", "あ", "한국", "é", "e\u0301", "ж", "Ω", "😀", "👨\u200d👩\u200d👧\u200d👦", "🇩🇪", "#\ufe0f\u20e3",
+    "\u200d", "\ufeff", "\u202a", "\u3000", "\xa0", "例え", "中国", "ö", "\u017f", "\u212a",
+    "\U0001f3f4\U000e0067\U000e0062\U000e007f",
+]  # fmt: skip
+
+
+@st.composite
+def url_like(draw: st.DrawFn, alphabet: list[str]) -> str:
+    protocol = draw(st.sampled_from(["", "", "http://", "https://", "HTTP://"]))
+    labels = draw(st.lists(st.sampled_from(["a", "b-c", "d_e", "x", "t", "例え", "1", "-", "ab", '"q']), max_size=4))
+    tld = draw(st.sampled_from(TLDS + [piece for piece in alphabet if piece.isalpha()]))
+    port = draw(st.sampled_from(["", "", ":80", ":"]))
+    path = draw(st.sampled_from(["", "", "/", "/p", "/a.b", "/(x)", "/x(y(z))", "/@u/", "/a-", "/é", "/q.", "/x.comz"]))
+    query = draw(st.sampled_from(["", "", "?q=1", "?a.b", "?x=(1)", "?"]))
+    return protocol + ".".join([*labels, tld]) + port + path + query
+
+
+def texts(alphabet: list[str], max_size: int) -> st.SearchStrategy[str]:
+    piece = st.one_of(st.sampled_from(alphabet), url_like(alphabet), st.sampled_from(TLDS))
+    return st.lists(piece, max_size=max_size).map("".join)
+
+
+def reference_urls(text: str) -> list[tuple[int, str]]:
+    return [(entity["indices"][0], entity["url"]) for entity in extract_urls_with_indices(text)]
+
+
+@EXACTNESS
+@given(texts(ASCII_PIECES, max_size=40))
+def test_the_ascii_fast_path_counts_exactly_as_parse_tweet(text: str):
+    assert weighted_length(text) == parse_tweet(text).weightedLength
+
+
+@EXACTNESS
+@given(texts(ASCII_PIECES, max_size=40))
+def test_the_url_search_finds_exactly_what_twitter_text_s_extractor_finds(text: str):
+    assert extract_urls(text) == reference_urls(text)
+
+
+@EXACTNESS
+@given(texts(ASCII_PIECES + UNICODE_PIECES, max_size=30))
+def test_the_full_count_matches_parse_tweet_on_any_text(text: str):
+    assert weighted_length(text) == parse_tweet(text).weightedLength
+    normalized = text_module._normalize(text)
+    assert extract_urls(normalized) == reference_urls(normalized)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(
+    st.sampled_from([*TLDS, "vermögensberatung", "삼성", "中国", "xn--", "xn--a", "xn--@", "co", "ko"]),
+    st.sampled_from(["", " ", "/", "-", "@", "+", "1", "a", ".", "é", "ж", "\u212a"]),
+    st.booleans(),
+)
+def test_the_tld_set_lookup_agrees_with_twitter_text_s_tld_regex(tld: str, after: str, upper: bool):
+    rules = text_module._url_rules()
+    text = "a." + (tld.upper() if upper else tld) + after
+    assert rules.tld_follows(text, 1) == (rules.tld_after_dot.match(text, 1) is not None)
+
+
+def test_every_listed_tld_is_found_by_the_set_lookup():
+    rules = text_module._url_rules()
+    assert rules.ascii_tlds  # the lists parsed: otherwise every lookup falls back to the regex
+    for tld in sorted(rules.ascii_tlds):
+        for follower in ("", "/", " ", "x"):
+            text = f"a.{tld}{follower}"
+            assert rules.tld_follows(text, 1) == (rules.tld_after_dot.match(text, 1) is not None), text
+
+
+def test_no_non_ascii_tld_character_folds_to_ascii():
+    # What lets tld_follows decide ASCII runs by set lookup: re.IGNORECASE folds e.g. U+212A to "k".
+    rules = text_module._url_rules()
+    listed = "|".join(rules.tld_after_dot.pattern.split("|"))
+    non_ascii = {character for character in listed if not character.isascii()}
+    folding = re.compile("[" + re.escape("".join(sorted(non_ascii))) + "]", re.IGNORECASE)
+    assert folding.search(string.printable) is None
+
+
+class CountingPattern:
+    """extract_url with only ``match``: finditer, the super-linear search, would raise."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+        self.attempts = 0
+
+    def match(self, text: str, position: int) -> Any:
+        self.attempts += 1
+        return self.pattern.match(text, position)
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> Iterator[CountingPattern]:
+    """Counts twitter-text URL regex attempts; parse_tweet and its extractor fail the test if called."""
+    rules = text_module._url_rules()
+    counting = CountingPattern(rules.extract_url)
+    monkeypatch.setattr(
+        text_module, "_url_rules", functools.cache(lambda: dataclasses.replace(rules, extract_url=counting))
+    )
+
+    def forbidden(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("twitter-text's super-linear path was called")
+
+    for module in (twitter_text, twitter_text.parse_tweet, twitter_text.extract_urls):
+        for name in ("parse_tweet", "extract_urls_with_indices", "extract_urls"):
+            if hasattr(module, name) and callable(getattr(module, name)):
+                monkeypatch.setattr(module, name, forbidden)
+    yield counting
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("a." * 1500, id="a-dot-1500"),
+        pytest.param("é" * 3000 + " x", id="unspaced-non-ascii"),
+        pytest.param('"' * 3000, id="quote-run"),
+        pytest.param("a-" * 1500 + ". x", id="dashed-run"),
+    ],
+)
+def test_pathological_text_is_counted_without_the_regex_failing_at_every_position(counted, text: str):
+    with pytest.raises(InvalidInputError, match="X allows 280"):
+        check_post_text(text)
+    # finditer on these tries the URL regex at every position and backtracks through every label.
+    assert counted.attempts <= 2
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("a." * 1500 + "com", 23, id="ascii"),
+        # A domain with a non-ASCII label: twitter-text then runs valid_ascii_domain over the domain
+        # (quadratic as well), finds no ASCII domain ending it, and counts no link.
+        pytest.param("a." * 1500 + "ж.com", 3005, id="non-ascii-label"),
+    ],
+)
+def test_a_domain_of_many_labels_is_decided_in_one_attempt(counted, text: str, expected: int):
+    assert weighted_length(text) == expected
+    assert counted.attempts == 1
+
+
+def test_text_of_many_links_stops_counting_past_the_limit(counted):
+    with pytest.raises(InvalidInputError, match="at least"):
+        check_post_text("x.com " * 680)
+    assert counted.attempts <= 13  # 12 links of 23 pass 280; not all 680
+
+
+@pytest.fixture
+def nothing_parses(monkeypatch: pytest.MonkeyPatch) -> None:
+    def forbidden(*_args: object) -> None:
+        raise AssertionError("the text was parsed")
+
+    for name in ("_iter_urls", "_url_rules", "_weight_rules", "_twitter_text", "_full_weighted_length"):
+        monkeypatch.setattr(text_module, name, forbidden)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("a" * 10_000_000, id="10MB-plain"),
+        pytest.param("word. " * 2_000_000, id="12MB-sentences"),
+        pytest.param("漢" * (MAX_TEXT_UTF16 + 1), id="cjk-over-bound"),
+        pytest.param("a." * (MAX_TEXT_UTF16 // 2 + 1), id="dotted-over-bound"),
+    ],
+)
+def test_text_over_the_bound_is_refused_before_anything_parses_it(nothing_parses, text: str):
+    with pytest.raises(InvalidInputError, match=f"over {MAX_TEXT_UTF16:,} characters without counting"):
+        check_post_text(text)
+
+
+@pytest.mark.anyio
+async def test_the_event_loop_check_refuses_over_long_text_before_parsing(nothing_parses):
+    with pytest.raises(InvalidInputError, match="characters long"):
+        await validate_post_text("a." * 5_000_000)
+
+
+@pytest.mark.anyio
+async def test_ascii_text_without_a_dot_needs_nothing_from_twitter_text(nothing_parses):
+    await validate_post_text("a" * 280)
+    with pytest.raises(InvalidInputError, match="281 weighted characters"):
+        await validate_post_text("a" * 281)
+
+
+@pytest.mark.anyio
+async def test_the_event_loop_check_counts_non_ascii_text_in_a_worker_thread(monkeypatch: pytest.MonkeyPatch):
+    offloaded: list[str] = []
+
+    async def run_sync(function: Any, *args: Any) -> Any:
+        offloaded.append(function.__name__)
+        return function(*args)
+
+    monkeypatch.setattr(text_module.anyio.to_thread, "run_sync", run_sync)
+    await validate_post_text("漢字 https://example.com 😀")
+    assert offloaded == ["_post_length"]
+    with pytest.raises(InvalidInputError, match="X allows 280"):
+        await validate_post_text("漢" * 141)
+
+
+@pytest.mark.anyio
+async def test_the_event_loop_check_counts_exactly_what_the_sync_check_counts():
+    await validate_post_text("https://example.com/" + "x" * 300 + " " + "a" * 256)
+    with pytest.raises(InvalidInputError, match="281 weighted characters"):
+        await validate_post_text("https://example.com " + "a" * 256 + ".")
