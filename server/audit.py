@@ -54,6 +54,8 @@ DEFAULT_PRICES: dict[str, float] = {
     billing.OWNED_READ: 0.001,
     # Not on X's pricing page: X's API Playground bills each upload request as ContentCreate, $0.010.
     billing.MEDIA_UPLOAD: 0.010,
+    # X Activity API: each post.create event delivered (post.delete events are free).
+    billing.POST_EVENT: 0.005,
 }
 
 # Outcomes after which X may have done (and billed) the work.
@@ -246,6 +248,17 @@ class Meter:
         if me is not None and self.owner_id is None:
             self.owner_id = me
         found = billing.charges(method, path_template, path_params, body, owner_id=self.owner_id)
+        await self._bill(found, f"{method} {path_template}")
+
+    async def events(self, event_type: str, resource_ids: list[str], tool: str) -> None:
+        """Activity events delivered on X's stream: billed by X per event, once per UTC day."""
+        found = [charge for i in resource_ids for charge in billing.event_charges(event_type, i)]
+        try:
+            await self._bill(found, tool)
+        except Exception:
+            logger.exception("could not record the cost of %s events", event_type)
+
+    async def _bill(self, found: list[billing.Charge], name: str) -> None:
         if not found:
             return
         async with self._lock:
@@ -255,8 +268,8 @@ class Meter:
             return
         tab = _open_tab.get()
         if tab is None:
-            # Outside any metered call: an entry of its own, named after the endpoint.
-            await self.flush(f"{method} {path_template}", bill)
+            # Outside any metered call: an entry of its own, named after the endpoint or the events.
+            await self.flush(name, bill)
             return
         _, gathered = tab.bills.setdefault(id(self), (self, billing.Bill()))
         gathered.add(bill)

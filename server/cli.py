@@ -22,10 +22,12 @@ from .sandbox.plans import DEFAULT_PLAN, PLANS
 from .settings import (
     ENV_ACCESS_TOKEN,
     ENV_API_BASE_URL,
+    ENV_APP_BEARER_TOKEN,
     ENV_LOG_LEVEL,
     ENV_MEDIA_ALLOW_HOSTS,
     ENV_MEDIA_ROOTS,
     ENV_POLL_INTERVAL,
+    ENV_WATCH,
     ENV_X_CLIENT_ID,
     ENV_X_CLIENT_SECRET,
     Settings,
@@ -124,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-search",
         action="store_true",
         help="newPost: poll each user's timeline instead of folding users into recent-search queries",
+    )
+    serve.add_argument(
+        "--watch",
+        choices=("auto", "poll"),
+        help="newPost: auto (default) lets X push new posts where it can (X Activity API, with the app's Bearer "
+        f"Token from {ENV_APP_BEARER_TOKEN} or `xcourier auth app`); poll never asks X to push (env {ENV_WATCH})",
     )
     switches = serve.add_argument_group(
         "safety switches",
@@ -253,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .auth.commands import add_parser as add_auth_parser
 
     add_auth_parser(commands)
+    _add_auth_app(commands)
 
     commands.add_parser(
         "demo",
@@ -260,6 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_connect_and_doctor(commands)
     return parser
+
+
+def _add_auth_app(commands: Any) -> None:
+    """`auth app` beside auth login/status/logout, whose parser lives in auth/commands.py."""
+    from .app_token import add_parser
+
+    auth = commands.choices["auth"]
+    # argparse has no public way to reach a parser's subcommands once they are made.
+    actions = next(a for a in auth._actions if isinstance(a, argparse._SubParsersAction))
+    add_parser(actions)
 
 
 def _add_connect_and_doctor(commands: Any) -> None:
@@ -323,6 +342,8 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         access_token=environ.get(ENV_ACCESS_TOKEN) or None,
         poll_interval=_poll_interval(args.poll_interval, environ),
         watch_search=not args.no_search,
+        watch=switch.choice("watch", ENV_WATCH, ("auto", "poll"), "auto"),
+        app_bearer_token=environ.get(ENV_APP_BEARER_TOKEN) or config.get("app_bearer_token") or None,
         sandbox_chatter=_positive(args.sandbox_chatter, "--sandbox-chatter") if args.sandbox_chatter else 0.0,
         store=args.store,
         account=args.account,
@@ -457,10 +478,46 @@ def _prices(pricing: dict[str, Any]) -> tuple[tuple[str, float], ...]:
     return tuple(prices)
 
 
+class _LogFormatter(logging.Formatter):
+    """Below DEBUG, an expected failure logged with its exception (the store can't be reached, a connection
+    dropped) is one line: a retrying loop then logs one line per attempt, not a traceback each time."""
+
+    def __init__(self, tracebacks: bool) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._tracebacks = tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        expected = None if self._tracebacks or not record.exc_info else _expected_failure(record.exc_info[1])
+        if expected is not None:
+            # A copy: other handlers (a test's collector) still get the record as logged.
+            record = logging.makeLogRecord(record.__dict__)
+            record.msg, record.args = f"{record.getMessage()} ({_one_line(expected)})", None
+            record.exc_info = record.exc_text = None
+        return super().format(record)
+
+
+def _expected_failure(exc: BaseException | None) -> BaseException | None:
+    """`exc`, or the first failure inside its groups, if it is one a user fixes outside xcourier (not a bug)."""
+    from .auth.store import StoreUnavailableError
+
+    expected: tuple[type[BaseException], ...] = (StoreUnavailableError, ConnectionError)
+    if "redis.exceptions" in sys.modules:
+        redis_errors = sys.modules["redis.exceptions"]
+        expected += (redis_errors.ConnectionError, redis_errors.TimeoutError)
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = [_expected_failure(inner) for inner in exc.exceptions]
+        return leaves[0] if leaves and all(leaves) else None
+    return exc if isinstance(exc, expected) else None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def configure_logging(level: str) -> None:
     # stderr only: on stdio, stdout is the MCP channel.
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_LogFormatter(tracebacks=level == "DEBUG"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     # Third-party loggers (httpx, httpx2, mcp, uvicorn...) stay at WARNING unless DEBUG is asked for:
@@ -479,6 +536,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _audit(args)
     if args.command == "auth":
         configure_logging("WARNING")
+        if args.auth_command == "app":
+            from .app_token import run as run_app
+
+            return run_app(args, _environ())
         from .auth.commands import run
 
         return run(args, _environ())
@@ -532,6 +593,17 @@ def _address_in_use(exc: BaseException) -> OSError | None:
     return None
 
 
+def _store_unavailable(exc: BaseException) -> BaseException | None:
+    """The StoreUnavailableError behind `exc` (in groups, causes, or the error a SettingsError replaced)."""
+    from .auth.store import StoreUnavailableError
+
+    if isinstance(exc, StoreUnavailableError):
+        return exc
+    inner: list[BaseException] = list(exc.exceptions) if isinstance(exc, BaseExceptionGroup) else []
+    inner += [e for e in (exc.__cause__, exc.__context__) if e is not None]
+    return next((found for e in inner if (found := _store_unavailable(e)) is not None), None)
+
+
 def _port_in_use_message(ports: list[tuple[str, int]]) -> str:
     named = " or ".join(f"{flag} {port}" for flag, port in ports) or "the port"
     return (
@@ -558,14 +630,24 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
+    from .auth.store import EXIT_STORE_UNAVAILABLE
+
     try:
         anyio.run(serve, settings)
     except SettingsError as exc:
+        unavailable = _store_unavailable(exc)
+        if unavailable is not None:
+            logger.debug("the store can't be reached", exc_info=unavailable)  # with --log-level DEBUG
         print(f"xcourier: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_STORE_UNAVAILABLE if unavailable is not None else 2
     except KeyboardInterrupt:
         pass
     except BaseException as exc:
+        unavailable = _store_unavailable(exc)
+        if unavailable is not None:
+            logger.debug("the store can't be reached", exc_info=exc)  # the traceback, with --log-level DEBUG
+            print(f"xcourier: {unavailable}", file=sys.stderr)
+            return EXIT_STORE_UNAVAILABLE
         if _address_in_use(exc) is None:
             raise
         logger.debug("bind failed", exc_info=exc)  # the traceback, with --log-level DEBUG

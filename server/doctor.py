@@ -51,10 +51,12 @@ class Options:
 
 
 def needed_scopes() -> frozenset[str]:
-    """Every scope some tool needs, and offline.access so the login can refresh itself."""
-    from .inventory import TOOLS
+    """Every scope a tool of the default selection needs (opt-in toolsets ask for theirs when chosen), and
+    offline.access so the login can refresh itself."""
+    from .inventory import select_tools
 
-    return frozenset(scope for spec in TOOLS for scope in (*spec.scopes, *spec.media_scopes)) | {"offline.access"}
+    tools = select_tools()
+    return frozenset(scope for spec in tools for scope in (*spec.scopes, *spec.media_scopes)) | {"offline.access"}
 
 
 def check_install(environ: Mapping[str, str]) -> Check:
@@ -108,7 +110,7 @@ async def diagnose(
 
 
 async def _open_store(options: Options, environ: Mapping[str, str]) -> tuple[Any, Check]:
-    from .auth.store import ENV_STORE, StoreError, default_store_path, open_store
+    from .auth.store import ENV_STORE, StoreError, StoreUnavailableError, default_store_path, open_store
 
     target = options.store or environ.get(ENV_STORE) or str(default_store_path())
     is_redis = target.startswith(("redis://", "rediss://", "unix://"))
@@ -135,6 +137,9 @@ async def _open_store(options: Options, environ: Mapping[str, str]) -> tuple[Any
         store = open_store(target, environ=dict(environ))
         with anyio.fail_after(TIMEOUT):
             accounts = await store.list_accounts()
+    except StoreUnavailableError as exc:
+        reason = _one_line(exc.__cause__ or exc)  # the driver's own words, without the advice repeated
+        return None, Check("store", "fail", f"{_redact(target)} can't be reached: {reason}", _store_fix(is_redis))
     except (StoreError, SettingsError) as exc:
         return None, Check("store", "fail", str(exc), "fix --store / XCOURIER_STORE / XCOURIER_STORE_KEY")
     except TimeoutError:

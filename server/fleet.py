@@ -71,9 +71,9 @@ class RedisFeed:
     lacks the key can't inject posts or push a cursor past real ones, nor read what is sent."""
 
     def __init__(self, url: str, *, instance: str, key: str | None = None, channel: str = "xcourier:new-posts") -> None:
-        import redis.asyncio as redis
+        from .auth.redis_store import import_redis
 
-        self._redis = redis.from_url(url, decode_responses=True)
+        self._redis = import_redis(url).from_url(url, decode_responses=True)
         self._instance = instance
         self._fernet = fernet_for(key) if key else None
         self._channel = channel
@@ -97,9 +97,11 @@ class RedisFeed:
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         await self._apply(str(message["data"]), receive)
-            except Exception:
+            except Exception as exc:
                 # Redis away for a moment: news in between is missed (see above), the server stays up.
-                logger.exception("fleet: lost the news feed; reconnecting in %.0f s", backoff)
+                # One line per attempt (a traceback each would bury the log); the traceback only with DEBUG.
+                logger.warning("fleet: the news feed is down (%s); reconnecting in %.0f s", _one_line(exc), backoff)
+                logger.debug("fleet: news feed error", exc_info=True)
             finally:
                 with anyio.CancelScope(shield=True):
                     await pubsub.aclose()
@@ -119,3 +121,7 @@ class RedisFeed:
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

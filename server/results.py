@@ -6,7 +6,7 @@ import json
 import time
 from datetime import UTC, datetime
 
-from mcp_types import CallToolResult, TextContent
+from mcp_types import CallToolResult, ResourceLink, TextContent
 from pydantic import BaseModel
 
 from xcourier.tools.errors import (
@@ -52,6 +52,22 @@ def success(result: BaseModel, summary: str, *, on_sandbox: bool) -> CallToolRes
         content=[TextContent(type="text", text="\n".join(lines))],
         structured_content=structured,
     )
+
+
+def read_success(result: BaseModel, summary: str, posts: list[tuple[str, str]], *, on_sandbox: bool) -> CallToolResult:
+    """A read's result: like `success`, plus one MCP resource_link per post (x://posts/{id}, with the
+    author's handle for a name) so a client can open each post; the text says whose words they are."""
+    answer = success(result, summary, on_sandbox=on_sandbox)
+    links = [
+        ResourceLink(
+            type="resource_link",
+            uri=f"x://posts/{post_id}",
+            name=f"post {post_id}" + (f" by @{author}" if author else ""),
+            mime_type="application/json",
+        )
+        for post_id, author in posts
+    ]
+    return CallToolResult(content=[*answer.content, *links], structured_content=answer.structured_content)
 
 
 def dry_run(tool: str, plan: dict[str, object], *, on_sandbox: bool) -> CallToolResult:
@@ -274,3 +290,56 @@ def _unreadable(exc: AnswerUnreadableError, *, writes: bool, sent: bool) -> str:
             "nothing was changed on the account. Calling again is safe."
         )
     return f"{_sentence(exc.message)} Try again; if it keeps happening, X's answers have changed shape."
+
+
+def thread_stopped(
+    *,
+    made_ids: list[str],
+    total: int,
+    stopped_at: int,
+    error: XError | None,
+    refusal: str | None,
+    on_sandbox: bool,
+) -> CallToolResult:
+    """createThread stopped at post `stopped_at` (0-based): what exists, and the one call that finishes it.
+
+    An error result, so no agent takes half a thread for a whole one; the posts made are listed (in
+    the text and as JSON) so nothing is posted twice.
+    """
+    number = stopped_at + 1
+    if refusal is not None:
+        why = f"xcourier refused it: {refusal}"
+    elif error is not None:
+        why = explain(error, writes=True, on_sandbox=on_sandbox, sent=error.endpoint == "POST /2/tweets")
+    else:
+        why = "no reason recorded"
+    lines = [f"createThread stopped at post {number} of {total}: {why}"]
+    if made_ids:
+        which = "post 1" if len(made_ids) == 1 else f"posts 1-{len(made_ids)}"
+        lines.append(f"Created before it, in order: {', '.join(made_ids)} ({which}); they stay.")
+    else:
+        lines.append("No post of the thread was created.")
+    unknown = error is not None and isinstance(error, TransportError) and error.endpoint == "POST /2/tweets"
+    rest = f"posts[{stopped_at}:] of this call ({total - stopped_at} post(s), starting with post {number})"
+    after = made_ids[-1] if made_ids else None
+    if unknown:
+        lines.append(
+            f"Post {number} may or may not exist: look at the account first. If it is there, call createThread "
+            f"with continue_from=<its id> and posts[{number}:] of this call; if not, call createThread with "
+            + (f'continue_from="{after}" and ' if after else "")
+            + f"{rest}."
+        )
+    else:
+        lines.append(
+            "To finish the thread without repeating a post, call createThread with "
+            + (f'continue_from="{after}" and ' if after else "the same continue_from (if any) and ")
+            + f"posts = {rest}."
+        )
+    lines.append(
+        json.dumps(
+            {"created": made_ids, "stopped_at_post": number, "continue_from": after, "remaining_from_index": stopped_at}
+        )
+    )
+    if on_sandbox:
+        lines.append(SANDBOX_NOTE)
+    return CallToolResult(content=[TextContent(type="text", text="\n".join(lines))], is_error=True)

@@ -21,11 +21,14 @@ from .auth.memory_store import MemoryTokenStore
 from .auth.store import StoreError, TokenStore, open_store
 from .auth.tokens import TokenManager
 from .inventory import ToolSpec, select_tools
-from .settings import ENV_ACCESS_TOKEN, Settings, SettingsError
+from .settings import APP_TOKEN_RECORD, ENV_ACCESS_TOKEN, Settings, SettingsError
 from .watcher import Watcher
 
 if TYPE_CHECKING:
+    from xcourier.tools.activity import Backoff, Sleep
+
     from .hosted.tenants import Tenants
+    from .push import PushSource
     from .sandbox import Sandbox, SandboxServer
 
 logger = logging.getLogger("xcourier")
@@ -98,6 +101,15 @@ def acting_account() -> Account:
     return account
 
 
+@dataclass(frozen=True)
+class PushOptions:
+    """How the X Activity API stream waits and gives up; tests pass their own (no real waits)."""
+
+    sleep: Sleep | None = None
+    backoff: Backoff | None = None
+    stall_timeout: float | None = None
+
+
 @dataclass
 class Runtime:
     media: MediaLoader
@@ -109,6 +121,8 @@ class Runtime:
     sandbox: SandboxServer | None = None
     store: TokenStore | None = None
     tenants: Tenants | None = None  # hosted mode: the signed-in users' accounts
+    push: PushSource | None = None  # X pushes new posts (X Activity API); None: every watched user is polled
+    api_on_sandbox: bool = False  # the X API is an `xcourier sandbox` (set by serve.is_xcourier_sandbox)
 
     @property
     def hosted(self) -> bool:
@@ -116,7 +130,7 @@ class Runtime:
 
     @property
     def on_sandbox(self) -> bool:
-        return self.sandbox is not None
+        return self.sandbox is not None or self.api_on_sandbox
 
     @property
     def caller(self) -> Account:
@@ -162,11 +176,15 @@ class Runtime:
         sandbox_server: SandboxServer | None = None,
         run_watcher: bool = True,
         clock: Callable[[], float] = time.time,
+        run_push: bool | None = None,
+        push_options: PushOptions | None = None,
     ) -> AsyncIterator[Runtime]:
-        """Start what the settings ask for (the sandbox, the watcher loop), and stop it all on exit.
+        """Start what the settings ask for (the sandbox, the watcher loop, the push stream), and stop it
+        all on exit.
 
         A running `sandbox_server` may be passed in (tests share one); it is then left running.
-        Tests pass run_watcher=False and a clock, and drive polls themselves.
+        Tests pass run_watcher=False and a clock, and drive polls themselves; push runs with the
+        watcher unless `run_push` says otherwise.
         """
         if settings.auth == "x":
             from .hosted.runtime import open_hosted
@@ -221,6 +239,11 @@ class Runtime:
             clock=clock,
             budget=guards,  # the watcher's reads are the account's: one budget for both
         )
+        push = None
+        if run_push if run_push is not None else run_watcher:
+            push = await _push_source(
+                settings, base_url, store, watcher, meter, guards, sandbox_server, clock, push_options or PushOptions()
+            )
         tools = tools_for(settings)
         home = Account(name=account, client=client, users=users, tokens=tokens, audit=audit, guards=guards, meter=meter)
         runtime = cls(
@@ -231,20 +254,92 @@ class Runtime:
             policy=Policy(confirm=settings.confirm, dry_run=settings.dry_run),
             prices=prices,
             sandbox=sandbox_server,
+            push=push,
         )
         try:
             async with anyio.create_task_group() as background:
                 if run_watcher:
                     background.start_soon(watcher.run)
+                if push is not None:
+                    background.start_soon(push.run)
+                    background.start_soon(push.maintain)
                 if sandbox_server is not None and settings.sandbox_chatter:
                     background.start_soon(_chatter, sandbox_server.sandbox, settings.sandbox_chatter)
                 yield runtime
                 background.cancel_scope.cancel()
         finally:
+            if push is not None:
+                with anyio.CancelScope(shield=True):
+                    await push.aclose()
+                await push.close_transport()
             await client.aclose()
             await store.aclose()
             if sandbox_server is not None and owns_sandbox:
                 sandbox_server.stop()
+
+
+async def _push_source(
+    settings: Settings,
+    base_url: str,
+    store: TokenStore,
+    watcher: Watcher,
+    meter: Meter,
+    guards: Guards,
+    sandbox_server: SandboxServer | None,
+    clock: Callable[[], float],
+    options: PushOptions,
+) -> PushSource | None:
+    """X pushes new posts when --watch auto (the default) and the X app's Bearer Token is known."""
+    if settings.watch == "poll":
+        return None
+    if sandbox_server is not None:
+        token: str | None = sandbox_server.sandbox.activity.mint_app_token()
+    else:
+        token = settings.app_bearer_token or await _stored_app_token(store, base_url)
+    if not token:
+        logger.info(
+            "newPost: polling (no X app Bearer Token; set XCOURIER_APP_BEARER_TOKEN or run `xcourier auth app` "
+            "to have X push new posts)"
+        )
+        return None
+    import httpx
+
+    from xcourier.tools.activity import STREAM, ActivityClient
+
+    from .push import PushSource
+
+    app_tokens = StaticTokenProvider(token)
+    # The app's own calls are billed to the same X app: one meter, one budget.
+    app = XClient(app_tokens, base_url=base_url, meter=meter)
+    # The stream holds its connection for ever: a pool of its own, so it never starves the calls.
+    http = httpx.AsyncClient(headers={"User-Agent": "xcourier"}, limits=httpx.Limits(max_connections=2))
+    push = PushSource(
+        ActivityClient(app),
+        watcher,
+        http=http,
+        stream_url=base_url + STREAM,
+        tokens=app_tokens,
+        store=store,
+        meter=meter,
+        budget=guards,
+        clock=clock,
+        sleep=options.sleep,
+        backoff=options.backoff,
+        stall_timeout=options.stall_timeout,
+    )
+    push.transports = (app, http)
+    logger.info("newPost: X pushes new posts (X Activity API); users it won't push are polled")
+    return push
+
+
+async def _stored_app_token(store: TokenStore, base_url: str) -> str | None:
+    try:
+        record = await store.get_record(APP_TOKEN_RECORD, base_url)
+    except StoreError as exc:
+        logger.warning("newPost: could not read the stored X app Bearer Token (%s); polling", exc)
+        return None
+    token = record.get("token") if record else None
+    return token if isinstance(token, str) and token else None
 
 
 def tools_for(settings: Settings) -> tuple[ToolSpec, ...]:

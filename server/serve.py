@@ -16,11 +16,58 @@ logger = logging.getLogger("xcourier")
 
 
 async def serve(settings: Settings) -> None:
+    if settings.auth == "x":
+        await _reach_store(settings)
     async with Runtime.open(settings) as runtime:
+        if not runtime.on_sandbox:
+            runtime.api_on_sandbox = await is_xcourier_sandbox(_api_base_url(runtime, settings))
         if settings.transport == "stdio":
             await build_server(runtime).run_stdio_async()
         else:
             await _serve_http(runtime, settings)
+
+
+def _api_base_url(runtime: Runtime, settings: Settings) -> str:
+    return runtime.home.client.base_url if runtime.home is not None else settings.api_base_url
+
+
+async def is_xcourier_sandbox(api_base_url: str) -> bool:
+    """Whether the X API at `api_base_url` is an `xcourier sandbox` (a login made against it, or its token in
+    XCOURIER_ACCESS_TOKEN): then results say nothing reaches x.com, as with `serve --sandbox`.
+
+    Asked only of plain-http loopback URLs, which X never is (X serves https only, and --api-base-url
+    allows http to loopback only), so X itself is never probed. The sandbox identifies itself by its admin
+    API: `GET /_sandbox/calls` answers {"calls": {...}}; X has no such path. Anything else counts as X:
+    a wrong "not X" would tell the agent its actions are harmless.
+    """
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    from .settings import is_loopback_host
+
+    parts = urlsplit(api_base_url)
+    if parts.scheme != "http" or not is_loopback_host(parts.hostname or ""):
+        return False
+    try:
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as http:
+            response = await http.get(api_base_url.rstrip("/") + "/_sandbox/calls")
+        return response.status_code == 200 and isinstance(response.json().get("calls"), dict)
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False
+
+
+async def _reach_store(settings: Settings) -> None:
+    """Hosted mode keeps everything in its store: one that can't be reached at start ends the process with
+    one line (StoreUnavailableError) rather than a server that fails every sign-in. Once running, the
+    server rides out an outage, retrying."""
+    from .runtime import open_configured_store
+
+    store = open_configured_store(settings)
+    try:
+        await store.get_record("probe", "start")  # one read: creates nothing
+    finally:
+        await store.aclose()
 
 
 async def _serve_http(runtime: Runtime, settings: Settings) -> None:
@@ -53,7 +100,9 @@ async def _serve_http(runtime: Runtime, settings: Settings) -> None:
         app = server.streamable_http_app(transport_security=local_transport_security(host))
         limit_sessions(app, server)  # per client address: no sign-in here
         url = bound + "/mcp"
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    # log_config=None: uvicorn's records go through xcourier's handler (one line for an expected failure),
+    # not through a handler of its own that prints every traceback.
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", log_config=None)
     # A line tests and supervisors can wait for; on stderr like every log.
     print(f"xcourier: serving MCP over streamable HTTP at {url}", file=sys.stderr, flush=True)
     await uvicorn.Server(config).serve(sockets=[sock])

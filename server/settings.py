@@ -20,6 +20,10 @@ ENV_LOG_LEVEL = "XCOURIER_LOG_LEVEL"
 ENV_POLL_INTERVAL = "XCOURIER_POLL_INTERVAL"
 ENV_X_CLIENT_ID = "XCOURIER_X_CLIENT_ID"
 ENV_X_CLIENT_SECRET = "XCOURIER_X_CLIENT_SECRET"
+ENV_APP_BEARER_TOKEN = "XCOURIER_APP_BEARER_TOKEN"
+ENV_WATCH = "XCOURIER_WATCH"
+# Where `xcourier auth app` keeps the X app's Bearer Token in the store: one per X API base URL.
+APP_TOKEN_RECORD = "app-bearer"
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,9 @@ class Settings:
     log_level: str = "INFO"
     poll_interval: float = 60.0  # the newPost watcher's minimum interval between polls of a user
     watch_search: bool = True  # fold watched users into recent-search queries
+    # newPost: "auto" lets X push new posts (X Activity API) where it can, with the app's Bearer Token;
+    # "poll" never asks X to push.
+    watch: Literal["auto", "poll"] = "auto"
     sandbox_chatter: float = 0.0  # with sandbox: bob posts every N seconds (0: off)
     # Safety switches, read by the tool inventory and the call pipeline.
     read_only: bool = False
@@ -61,6 +68,8 @@ class Settings:
     x_client_secret: str | None = field(default=None, repr=False)
     # Kept out of repr so a logged Settings never shows the token.
     access_token: str | None = field(default=None, repr=False)
+    # The X app's Bearer Token (app-only), for the X Activity API; else the one `xcourier auth app` stored.
+    app_bearer_token: str | None = field(default=None, repr=False)
 
 
 class SettingsError(ValueError):

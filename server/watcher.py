@@ -8,6 +8,11 @@ window across every watched user, never faster than the minimum interval, and af
 nothing is sent before the reset. With several users and search allowed, users are folded
 into `from:a OR from:b` recent-search queries, one request per batch.
 
+With an X Activity API push source (server/push.py), a user X pushes is not polled: the push
+source hands its posts to `deliver_pushed`, which goes through the same cursor as a poll, so what
+was delivered once (by a poll, a backfill or a second stream) is never delivered again. Users X
+won't push (protected, past the subscription limit, no app token) are polled as before.
+
 Polls cost money on X's pay-per-use plan (each post returned is billed once per UTC day):
 each round is metered as one audit entry, and while the daily budget is used up the watcher
 pauses until it frees up, and says so in its status.
@@ -78,6 +83,22 @@ class Budget(Protocol):
     async def read_refusal(self) -> Refusal | None: ...
 
 
+class PushHooks(Protocol):
+    """What the watcher tells a push source (server/push.py) about the users it watches."""
+
+    async def watch(self, user_id: str, username: str) -> str | None:
+        """Start pushing the user's posts; None if X will push them, else why the user is polled."""
+        ...
+
+    async def armed(self, user_id: str) -> None:
+        """The user is in the watcher now: apply what arrived for them while they were being set up."""
+        ...
+
+    async def unwatch(self, user_id: str) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
 class SubscriberTokens(Protocol):
     def add(self, subscriber: Hashable, tokens: TokenProvider) -> None: ...
 
@@ -102,6 +123,8 @@ class Watched:
     interval: float = DEFAULT_MIN_INTERVAL
     delivered: int = 0
     held: bool = True  # polled by this instance (with a fleet: while it holds the user's lease)
+    pushed: bool = False  # X pushes this user's posts (X Activity API): not polled
+    polled_because: str | None = None  # why a user is polled although push is on
 
 
 class Watcher:
@@ -141,6 +164,7 @@ class Watcher:
         self._wakeup = anyio.Event()
         self.publishers: list[Publisher] = []
         self._logged_interval: float | None = None
+        self.push: PushHooks | None = None  # set when X pushes new posts (server/push.py)
 
     # -- subscriptions -------------------------------------------------------------------------
 
@@ -162,7 +186,13 @@ class Watcher:
                 if self.fleet is not None:
                     watched.held = await self.fleet.hold(self._cursor_key(watched.username))
                 self._watched[key] = watched
-                logger.info("newPost watcher: now watching @%s", watched.username)
+                logger.info(
+                    "newPost watcher: now watching @%s (%s)",
+                    watched.username,
+                    "pushed by X" if watched.pushed else "polled",
+                )
+                if watched.pushed and self.push is not None:
+                    await self.push.armed(watched.user_id)
             elif reader is not None:
                 # Someone else's subscription let this user in; this caller must be able to see them too.
                 async with metering("newPost subscribe"):
@@ -183,6 +213,12 @@ class Watcher:
             if not watched.uris and self._watched.get(key) is watched:
                 del self._watched[key]
                 logger.info("newPost watcher: stopped watching @%s", watched.username)
+                if self.push is not None and (watched.pushed or watched.polled_because is not None):
+                    try:
+                        await self.push.unwatch(watched.user_id)
+                    except Exception:
+                        # Left for the next start-up's reconcile; the unsubscription must finish regardless.
+                        logger.exception("newPost watcher: could not end the push of @%s", watched.username)
                 if self.fleet is not None and watched.held:
                     try:
                         await self.fleet.release(self._cursor_key(watched.username))
@@ -194,12 +230,23 @@ class Watcher:
 
     async def _baseline(self, name: str, client: XClient, users: UserDirectory) -> Watched:
         user = await users.by_username(name)
-        newest = await timeline.newest_posts(client, user.id, RECENT)
+        # Subscribed at X before the baseline is read: a post made in between is in the baseline or
+        # in an event, never in neither.
+        polled_because = await self.push.watch(user.id, user.username) if self.push is not None else None
+        try:
+            newest = await timeline.newest_posts(client, user.id, RECENT)
+        except BaseException:
+            if self.push is not None:
+                with anyio.CancelScope(shield=True):
+                    await self.push.unwatch(user.id)
+            raise
         stored = await self._store.load_cursor(self._cursor_key(user.username))
         cursor = stored or (newest[-1].id if newest else None)
         if stored is None and cursor is not None:
             await self._store.save_cursor(self._cursor_key(user.username), cursor)
         watched = Watched(username=user.username, user_id=user.id, cursor=cursor)
+        watched.pushed = self.push is not None and polled_because is None
+        watched.polled_because = polled_because
         # Only what is at or before the cursor is "seen"; newer posts (made while we were down) are news.
         watched.recent.extend(p for p in newest if cursor is not None and not timeline.newer(p.id, cursor))
         watched.next_due = self._clock() + self._interval_for(len(self._watched) + 1)
@@ -221,11 +268,13 @@ class Watcher:
             if endpoint in (f"GET {timeline.TIMELINE}", f"GET {timeline.SEARCH}")
         }
         paused = {"reason": self.paused.reason, "until": _iso(self.paused.until)} if self.paused is not None else None
+        pushed = sum(1 for w in self._watched.values() if w.pushed)
         return {
             "state": "paused" if paused else "polling",
             "paused": paused,
             "min_interval_seconds": self.min_interval,
-            "mode": "search" if self.use_search and len(self._watched) > 1 else "timeline",
+            "mode": "search" if self.use_search and len(self._watched) - pushed > 1 else "timeline",
+            "push": self.push.status() if self.push is not None else {"state": "off"},
             "watched": [
                 {
                     "username": w.username,
@@ -235,7 +284,9 @@ class Watcher:
                     "next_poll_at": _iso(w.next_due),
                     "cursor": w.cursor,
                     "delivered": w.delivered,
-                    "polled_here": w.held,
+                    "polled_here": w.held and not w.pushed,
+                    "via": "push" if w.pushed else "poll",
+                    "polled_because": w.polled_because,
                 }
                 for w in self._watched.values()
                 if caller is None or caller in w.callers.values()
@@ -249,7 +300,7 @@ class Watcher:
         """Poll every user whose time has come (all of them with `force`). Returns requests made."""
         async with self._poll_lock:
             now = self._clock()
-            everyone = [w for w in self._watched.values() if w.held]
+            everyone = [w for w in self._watched.values() if w.held and not w.pushed]
             # Longest-waiting first: when the budget runs out mid-round, nobody starves for ever.
             due = sorted((w for w in everyone if force or w.next_due <= now), key=lambda w: w.last_polled)
             if not due or await self._out_of_budget(everyone):
@@ -390,6 +441,53 @@ class Watcher:
         if self.fleet is not None:
             await self.fleet.publish(self._cursor_key(watched.username), fresh)
 
+    # -- pushed by X ----------------------------------------------------------------------------
+
+    def watched_by_id(self, user_id: str) -> Watched | None:
+        return next((w for w in self._watched.values() if w.user_id == user_id), None)
+
+    async def deliver_pushed(self, user_id: str, posts: list[Post]) -> int:
+        """Posts X pushed for a watched user: each delivered once, in order, past the cursor only."""
+        watched = self.watched_by_id(user_id)
+        if watched is None or not watched.pushed:
+            return 0
+        before = watched.delivered
+        await self._deliver(watched, [p for p in sorted(posts, key=lambda p: int(p.id)) if p.author_id == user_id])
+        return watched.delivered - before
+
+    async def drop_deleted(self, user_id: str, post_id: str) -> bool:
+        """X says the user deleted a post: it leaves the resource, and subscribers are told."""
+        watched = self.watched_by_id(user_id)
+        if watched is None or not any(p.id == post_id for p in watched.recent):
+            return False
+        kept = [p for p in watched.recent if p.id != post_id]
+        watched.recent.clear()
+        watched.recent.extend(kept)
+        logger.info("newPost watcher: @%s deleted a post; it left the resource", watched.username)
+        await self._tell_subscribers(watched)
+        return True
+
+    async def catch_up(self) -> int:
+        """After a gap the stream's backfill can't cover: read every pushed user's timeline (or a search
+        batch) since their cursor, once. Returns the requests made."""
+        async with self._poll_lock:
+            pushed = [w for w in self._watched.values() if w.pushed and w.held]
+            if not pushed or await self._out_of_budget(pushed):
+                return 0
+            logger.info("newPost watcher: catching up %d pushed user(s) from X after a gap", len(pushed))
+            async with metering("newPost catch-up"):
+                return await self._poll_round(pushed, pushed, self._clock())
+
+    def poll_instead(self, user_id: str, reason: str) -> None:
+        """X won't push this user any more (its subscription is gone, push gave up): poll them from now."""
+        watched = self.watched_by_id(user_id)
+        if watched is None or not watched.pushed:
+            return
+        watched.pushed, watched.polled_because = False, reason
+        watched.next_due = self._clock()
+        logger.warning("newPost watcher: polling @%s from now on: %s", watched.username, reason)
+        self._wakeup.set()
+
     async def _tell_subscribers(self, watched: Watched) -> None:
         for uri in sorted(set(watched.uris.values())):
             for publish in self.publishers:
@@ -508,7 +606,7 @@ class Watcher:
                 logger.exception("newPost watcher: a poll round failed; trying again in %.0f s", self.min_interval)
                 for watched in self._watched.values():
                     watched.next_due = max(watched.next_due, self._clock() + self.min_interval)
-            upcoming = [w.next_due for w in self._watched.values()]
+            upcoming = [w.next_due for w in self._watched.values() if not w.pushed]
             delay = max(0.0, min(upcoming) - self._clock()) if upcoming else None
             with anyio.move_on_after(delay):
                 await self._wakeup.wait()

@@ -11,6 +11,10 @@ Sources (as of 2026-08):
 - docs.x.com/x-api/fundamentals/post-cap (x-api/fundamentals/post-cap.mdx): "Only successful
   responses that return data are billed", and which endpoints' posts count (lookup, search,
   timelines, mentions, liked posts, bookmarks, list posts).
+- X Activity API events (pricing.mdx, "Webhook events", which covers XAA deliveries): `post.create`
+  $0.005 per event, `post.delete` "Not billed", "deduplicated within the same 24-hour UTC window as
+  other resources". Whether a post.create event and a read of the same post share one charge is
+  not said: they are kept apart here (an event deduplicates only against the same event).
 - Media uploads: the pricing page lists no price for them. X's API Playground
   (xdevplatform/playground, internal/playground/credits.go, commit fe224d58) bills every
   `POST /2/media/upload`, `/initialize`, `/{id}/append` and `/{id}/finalize` request as
@@ -31,7 +35,10 @@ POST_READ = "post_read"
 USER_READ = "user_read"
 OWNED_READ = "owned_read"
 MEDIA_UPLOAD = "media_upload"
-PRICE_KEYS = (POST_READ, USER_READ, OWNED_READ, MEDIA_UPLOAD)
+POST_EVENT = "post_event"
+PRICE_KEYS = (POST_READ, USER_READ, OWNED_READ, MEDIA_UPLOAD, POST_EVENT)
+# XAA event types X bills, and the price key of each (the others, post.delete among them, are free).
+_BILLED_EVENTS = {"post.create": POST_EVENT}
 
 # Endpoints that return posts, each billed as a post read (post-cap page: "Tracked endpoints").
 _POST_READS = frozenset(
@@ -130,6 +137,12 @@ def charges(
     return [Charge(price, kind, resource_id) for resource_id in _resource_ids(body, kind)]
 
 
+def event_charges(event_type: str, resource_id: str) -> list[Charge]:
+    """What X bills for one delivered activity event about `resource_id` (a post's id)."""
+    price = _BILLED_EVENTS.get(event_type)
+    return [Charge(price, f"event:{event_type}", resource_id)] if price is not None and resource_id else []
+
+
 def authenticated_user(method: str, path_template: str, body: Mapping[str, Any]) -> str | None:
     """The user id in an answer to GET /2/users/me (who the token acts as), else None."""
     if f"{method} {path_template}" != "GET /2/users/me":
@@ -179,7 +192,13 @@ class Bill:
 
     def summary(self) -> str:
         """E.g. '3 post read(s), 1 user read(s)': for the audit's detail column."""
-        names = {POST_READ: "post read", USER_READ: "user read", OWNED_READ: "owned read", MEDIA_UPLOAD: "media upload"}
+        names = {
+            POST_READ: "post read",
+            USER_READ: "user read",
+            OWNED_READ: "owned read",
+            MEDIA_UPLOAD: "media upload",
+            POST_EVENT: "pushed post event",
+        }
         return ", ".join(f"{count} {names.get(key, key)}(s)" for key, count in sorted(self.counts.items()))
 
 

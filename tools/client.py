@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -48,6 +50,16 @@ class RetryPolicy:
 
 # (method, path template, path parameters, JSON body) of a successful answer; see tools/billing.py.
 MeterHook = Callable[[str, str, Mapping[str, str], dict[str, Any]], Awaitable[None]]
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One verifying TLS context (certifi's CAs, as httpx's default) for every client in the process.
+
+    Loading the CA bundle costs 20-100 ms; hosted mode makes a client per signed-in user."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 class TokenProvider(Protocol):
@@ -98,6 +110,7 @@ class XClient:
         self._tokens = tokens
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(
+            verify=tls_context(),
             timeout=timeout,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
             headers={"User-Agent": "xcourier"},

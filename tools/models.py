@@ -10,7 +10,7 @@ filled in instead.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -31,6 +31,29 @@ class FileEntry(BaseModel):
     extension: str | None = Field(default=None, description="File extension hint, e.g. 'png'.")
     mimeType: str | None = Field(default=None, description="MIME type hint, e.g. 'image/png'.")
     name: str | None = Field(default=None, description="File name, used in messages only.")
+
+
+# CreatePostsRequest.reply_settings in spec 2.167: who may reply (everyone when left out).
+ReplySettings = Literal["following", "mentionedUsers", "subscribers", "verified"]
+POLL_MIN_OPTIONS, POLL_MAX_OPTIONS, POLL_OPTION_MAX_CHARS = 2, 4, 25
+POLL_MIN_MINUTES, POLL_MAX_MINUTES = 5, 10080
+
+
+class Poll(BaseModel):
+    """A poll to attach to a post (CreatePostsPoll in spec 2.167). Checked by tools/posts.py, so a bad
+    poll is refused with a message saying what to change rather than a schema error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    options: list[str] = Field(
+        description=f"The choices: {POLL_MIN_OPTIONS} to {POLL_MAX_OPTIONS}, each 1 to {POLL_OPTION_MAX_CHARS} "
+        "characters.",
+        json_schema_extra={"minItems": POLL_MIN_OPTIONS, "maxItems": POLL_MAX_OPTIONS},
+    )
+    duration_minutes: int = Field(
+        description=f"How long the poll stays open, in minutes: {POLL_MIN_MINUTES} to {POLL_MAX_MINUTES} (7 days).",
+        json_schema_extra={"minimum": POLL_MIN_MINUTES, "maximum": POLL_MAX_MINUTES},
+    )
 
 
 EDIT_HISTORY = AliasChoices("edit_history_tweet_ids", "edit_history_post_ids")
@@ -73,6 +96,32 @@ class CreatePostResult(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     data: PostData
+
+
+class ThreadPost(BaseModel):
+    """One post of a thread: text, media, or both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(
+        default=None, description="The post's text: up to 280 weighted characters (links count 23, emoji 2)."
+    )
+    media: list[FileEntry] | None = Field(
+        default=None,
+        description="Images to attach: up to 4 JPEG, PNG or WEBP images (5 MB each), or one GIF (15 MB).",
+        json_schema_extra={"maxItems": 4},
+    )
+
+
+class ThreadData(BaseModel):
+    posts: list[PostData] = Field(
+        description="The thread's posts as created, in order; each replies to the one before."
+    )
+    last_id: str = Field(description="The last post's id: pass it as continue_from to add to the thread later.")
+
+
+class CreateThreadResult(BaseModel):
+    data: ThreadData
 
 
 class DeletedData(BaseModel):

@@ -16,7 +16,7 @@ from ..config_file import ConfigError, load_config, section
 from ..settings import SettingsError, check_api_base_url
 from . import oauth
 from .login import LoginError, login
-from .store import StoreError, TokenStore, open_store
+from .store import EXIT_STORE_UNAVAILABLE, StoreError, StoreUnavailableError, TokenStore, open_store, preflight
 from .tokenset import TokenSet
 
 ENV_CLIENT_ID = "XCOURIER_CLIENT_ID"
@@ -53,7 +53,14 @@ def add_parser(commands: Any) -> None:
         metavar="SCOPE",
         help=f"scopes to ask for (default: {' '.join(oauth.DEFAULT_SCOPES)})",
     )
-    login_parser.add_argument("--port", type=int, default=8765, help="loopback callback port (default 8765)")
+    from ..cli import _port  # serve's port parsing: "--port abc" is said plainly, not as a function name
+
+    login_parser.add_argument(
+        "--port",
+        type=_port,
+        default=8765,
+        help="loopback callback port (default 8765); http://127.0.0.1:PORT/callback must be registered in the X app",
+    )
     login_parser.add_argument("--no-browser", action="store_true", help="print the authorize URL instead")
     login_parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the browser")
     target = login_parser.add_mutually_exclusive_group()
@@ -82,6 +89,9 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     }
     try:
         return anyio.run(handlers[args.auth_command], args, environ)
+    except StoreUnavailableError as exc:
+        print(f"xcourier: {exc}", file=sys.stderr)
+        return EXIT_STORE_UNAVAILABLE
     except (LoginError, StoreError, SettingsError, ConfigError) as exc:
         print(f"xcourier: {exc}", file=sys.stderr)
         return 1
@@ -130,6 +140,7 @@ async def _login(args: argparse.Namespace, environ: dict[str, str]) -> int:
         client_id=client_id, client_secret=secret, api_base_url=api_base_url, authorize_url=args.authorize_url or ""
     )
     store = open_store(args.store, environ=environ)
+    await preflight(store)  # before the browser: a sign-in must not end in "can't save it"
     tokens = await login(app, scopes, store, port=args.port, timeout=args.timeout, show_url=show)
     print(f"Logged in as {_describe(tokens, time.time())}\n  stored:  {store.location}")
     return 0

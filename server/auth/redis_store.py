@@ -15,14 +15,15 @@ metadata in the clear) are migrated once, on first use, by compare-and-set rewri
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import math
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 
@@ -31,6 +32,7 @@ from .store import (
     Sealer,
     StaleLockError,
     StoreError,
+    StoreUnavailableError,
     check_lease_ttl,
     open_record,
     open_tokens,
@@ -41,6 +43,13 @@ from .store import (
 from .tokenset import TokenSet
 
 logger = logging.getLogger("xcourier.auth")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+INSTALL_HINT = (
+    "pip install 'xcourier[redis]' (pipx: `pipx inject xcourier redis`; uv: `uv tool install 'xcourier[redis]'`)"
+)
 
 # The refresh lock's lease, renewed every third of it while the holder lives: a refresh may take up to
 # its HTTP timeout (30 s), but a dead holder costs the next caller at most this long.
@@ -91,6 +100,43 @@ return 0
 """
 
 
+def import_redis(url: str) -> Any:
+    """redis.asyncio, or a StoreError saying how to install it: it is an optional dependency."""
+    try:
+        import redis.asyncio as redis
+    except ModuleNotFoundError:
+        raise StoreError(
+            f"--store {_redacted(url)}: a Redis store needs the redis package, which is not installed. "
+            f"Install it with {INSTALL_HINT}."
+        ) from None
+    return redis
+
+
+def unreachable(location: str, exc: BaseException) -> StoreUnavailableError:
+    reason = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+    return StoreUnavailableError(
+        f"The store {location} can't be reached ({reason}). Start Redis there, or point --store / XCOURIER_STORE at "
+        "a Redis that runs, then try again."
+    )
+
+
+def _reached(
+    method: Callable[Concatenate[RedisTokenStore, P], Awaitable[T]],
+) -> Callable[Concatenate[RedisTokenStore, P], Awaitable[T]]:
+    """Redis being down is said as a StoreUnavailableError (one line for the user), not as redis's own error."""
+
+    @functools.wraps(method)
+    async def reaching(self: RedisTokenStore, *args: P.args, **kwargs: P.kwargs) -> T:
+        from redis.exceptions import ConnectionError, TimeoutError
+
+        try:
+            return await method(self, *args, **kwargs)
+        except (ConnectionError, TimeoutError) as exc:
+            raise unreachable(self.location, exc) from exc
+
+    return reaching
+
+
 class RedisTokenStore:
     def __init__(
         self,
@@ -101,8 +147,7 @@ class RedisTokenStore:
         sealed_only: bool = False,
         lock_lease: float = LOCK_LEASE,
     ) -> None:
-        import redis.asyncio as redis
-
+        redis = import_redis(url)
         self.location = _redacted(url)
         self._redis = redis.from_url(url, decode_responses=True)
         self._sealer = Sealer(key) if key else None
@@ -124,6 +169,7 @@ class RedisTokenStore:
     def _key(self, *parts: str) -> str:
         return ":".join((self._prefix, *parts))
 
+    @_reached
     async def load(self, account: str | None = None) -> TokenSet | None:
         if account is None:
             newest = await self._redis.zrevrange(self._key("accounts"), 0, 0)
@@ -139,11 +185,13 @@ class RedisTokenStore:
         # username by now; as SQLite and memory do, match the current username only.
         return named if named is not None and named.username.lower() == wanted else None
 
+    @_reached
     async def load_user(self, user_id: str) -> TokenSet | None:
         await self._ready()
         record = await self._redis.get(self._key("tokens", user_id))
         return None if record is None else self._decode(user_id, json.loads(record))
 
+    @_reached
     async def save(self, tokens: TokenSet) -> None:
         await self._ready()  # an old-format value must be migrated before a new one can be told from it
         fence = _fence.get()
@@ -165,6 +213,7 @@ class RedisTokenStore:
                 f"refused a stale write of @{tokens.username}'s login: a later refresh already saved a newer one"
             )
 
+    @_reached
     async def delete(self, user_id: str) -> bool:
         record = await self._redis.get(self._key("tokens", user_id))
         if record is None:
@@ -177,6 +226,7 @@ class RedisTokenStore:
             await pipe.execute()
         return True
 
+    @_reached
     async def list_accounts(self) -> list[TokenSet]:
         await self._ready()
         user_ids = await self._redis.zrevrange(self._key("accounts"), 0, -1)
@@ -188,16 +238,16 @@ class RedisTokenStore:
                 found.append(tokens)
         return found
 
+    async def preflight(self) -> None:
+        """Raise StoreError now if the store can't be used (Redis away, a wrong key), before a browser sign-in."""
+        await self.list_accounts()
+
     @asynccontextmanager
     async def refresh_lock(self, user_id: str) -> AsyncIterator[None]:
         lock_key = self._key("refresh-lock", user_id)
         owner = secrets.token_hex(16)
         lease_ms = _milliseconds(self._lock_lease)
-        delay = 0.005
-        while not await self._redis.set(lock_key, owner, nx=True, px=lease_ms):
-            await anyio.sleep(delay)  # a back-off between attempts, bounded by the lease of a dead holder
-            delay = min(delay * 2, 0.1)
-        fence = int(await self._redis.incr(self._key("fence", user_id)))
+        fence = await self._acquire_lock(lock_key, owner, lease_ms, user_id)
         reset = _fence.set((user_id, fence))
         try:
             async with anyio.create_task_group() as renewals:
@@ -215,7 +265,20 @@ class RedisTokenStore:
         finally:
             _fence.reset(reset)
             with anyio.CancelScope(shield=True):
-                await self._redis.eval(_RELEASE, 1, lock_key, owner)
+                await self._release_lock(lock_key, owner)
+
+    @_reached
+    async def _acquire_lock(self, lock_key: str, owner: str, lease_ms: int, user_id: str) -> int:
+        """Wait for the lock; its fencing token."""
+        delay = 0.005
+        while not await self._redis.set(lock_key, owner, nx=True, px=lease_ms):
+            await anyio.sleep(delay)  # a back-off between attempts, bounded by the lease of a dead holder
+            delay = min(delay * 2, 0.1)
+        return int(await self._redis.incr(self._key("fence", user_id)))
+
+    @_reached
+    async def _release_lock(self, lock_key: str, owner: str) -> None:
+        await self._redis.eval(_RELEASE, 1, lock_key, owner)
 
     async def _keep_lock(self, lock_key: str, owner: str, lease_ms: int) -> None:
         """Renew the lock every third of its lease while its holder lives; a dead holder's lease runs out."""
@@ -226,26 +289,33 @@ class RedisTokenStore:
                     # Lost (Redis stalled past the lease): the fence refuses this holder's save, so stop renewing.
                     logger.warning("a refresh lock in %s ran out before its holder finished", self.location)
                     return
-            except Exception:
+            except Exception as exc:
                 # A moment without Redis: keep trying until the lease is gone; the fence guards the save.
-                logger.warning("could not renew a refresh lock in %s", self.location, exc_info=True)
+                # One line per attempt; the traceback only with --log-level DEBUG.
+                logger.warning("could not renew a refresh lock in %s (%s); trying again", self.location, exc)
+                logger.debug("refresh lock renewal failed", exc_info=True)
 
+    @_reached
     async def load_cursor(self, key: str) -> str | None:
         value = await self._redis.get(self._key("cursor", key))
         return None if value is None else str(value)
 
+    @_reached
     async def save_cursor(self, key: str, post_id: str) -> None:
         await self._redis.set(self._key("cursor", key), post_id)
 
+    @_reached
     async def append_audit(self, at: float, record: dict[str, Any]) -> None:
         member = json.dumps({"id": uuid.uuid4().hex, "at": at, "record": record}, ensure_ascii=False)
         await self._redis.zadd(self._key("audit"), {member: at})
 
+    @_reached
     async def audit_since(self, since: float) -> list[tuple[float, dict[str, Any]]]:
         members = await self._redis.zrangebyscore(self._key("audit"), since, "+inf")
         entries = [json.loads(member) for member in members]
         return [(float(entry["at"]), entry["record"]) for entry in entries]
 
+    @_reached
     async def put_record(self, kind: str, key: str, value: dict[str, Any], ttl: float) -> None:
         await self._ready()
         sealed = seal_record(self._sealer, kind, key, value)
@@ -254,11 +324,13 @@ class RedisTokenStore:
         else:
             await self._redis.delete(self._key("record", kind, key))
 
+    @_reached
     async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
         await self._ready()
         sealed = await self._redis.get(self._key("record", kind, key))
         return None if sealed is None else self._open(kind, key, sealed)
 
+    @_reached
     async def take_record(self, kind: str, key: str) -> dict[str, Any] | None:
         await self._ready()
         # GETDEL: an unsealed record in a store with a key is gone now too: it was never ours to keep.
@@ -268,13 +340,16 @@ class RedisTokenStore:
     def _open(self, kind: str, key: str, sealed: str) -> dict[str, Any] | None:
         return open_record(self._sealer, sealed, self.location, kind, key, self._warned)
 
+    @_reached
     async def delete_record(self, kind: str, key: str) -> None:
         await self._redis.delete(self._key("record", kind, key))
 
+    @_reached
     async def hold_lease(self, name: str, holder: str, ttl: float) -> bool:
         check_lease_ttl(ttl)
         return bool(await self._redis.eval(_HOLD, 1, self._key("lease", name), holder, _milliseconds(ttl)))
 
+    @_reached
     async def release_lease(self, name: str, holder: str) -> None:
         await self._redis.eval(_RELEASE, 1, self._key("lease", name), holder)
 

@@ -154,6 +154,23 @@ class SQLiteTokenStore:
 
         return await anyio.to_thread.run_sync(job)
 
+    async def _read(self, work: Callable[[sqlite3.Connection], T], absent: T) -> T:
+        """`work` on the store, or `absent` while there is no store file: reading creates nothing (no file,
+        no folders), so `serve` without a login, `auth status` or a mistyped --store leave no trace."""
+        if not self._initialised and not self.path.exists():
+            return absent
+        return await self._run(work)
+
+    async def preflight(self) -> None:
+        """Raise StoreError now if the store can't be written (before a browser sign-in), creating nothing."""
+        problem = _unusable(self.path)
+        if problem is not None:
+            raise StoreError(
+                f"The store {self.location} can't be used: {problem}. Give --store (or XCOURIER_STORE) a file path "
+                "in a folder you can write to."
+            )
+        await self.list_accounts()  # an existing file: that it is a store, readable with this key
+
     # -- the TokenStore interface -------------------------------------------------------------
 
     async def load(self, account: str | None = None) -> TokenSet | None:
@@ -169,7 +186,7 @@ class SQLiteTokenStore:
             )
             return db.execute(query, (account, account.lstrip("@"), account)).fetchone()
 
-        row = await self._run(work)
+        row = await self._read(work, None)
         tokens = None if row is None else self._decode(row)
         if tokens is None or account is None:
             return tokens
@@ -181,7 +198,7 @@ class SQLiteTokenStore:
         def work(db: sqlite3.Connection) -> tuple[Any, ...] | None:
             return db.execute(f"SELECT {_COLUMNS} FROM token_sets WHERE user_id = ?", (user_id,)).fetchone()
 
-        row = await self._run(work)
+        row = await self._read(work, None)
         return None if row is None else self._decode(row)
 
     async def save(self, tokens: TokenSet) -> None:
@@ -225,20 +242,20 @@ class SQLiteTokenStore:
         def work(db: sqlite3.Connection) -> bool:
             return db.execute("DELETE FROM token_sets WHERE user_id = ?", (user_id,)).rowcount > 0
 
-        return await self._run(work)
+        return await self._read(work, False)
 
     async def list_accounts(self) -> list[TokenSet]:
         def work(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
             return db.execute(f"SELECT {_COLUMNS} FROM token_sets ORDER BY logged_in_at DESC").fetchall()
 
-        decoded = [self._decode(row) for row in await self._run(work)]
+        decoded = [self._decode(row) for row in await self._read(work, [])]
         return [tokens for tokens in decoded if tokens is not None]
 
     async def load_cursor(self, key: str) -> str | None:
         def work(db: sqlite3.Connection) -> tuple[str] | None:
             return db.execute("SELECT post_id FROM cursors WHERE key = ?", (key,)).fetchone()
 
-        row = await self._run(work)
+        row = await self._read(work, None)
         return None if row is None else row[0]
 
     async def save_cursor(self, key: str, post_id: str) -> None:
@@ -288,7 +305,7 @@ class SQLiteTokenStore:
         def work(db: sqlite3.Connection) -> list[tuple[float, str]]:
             return db.execute("SELECT at, record FROM audit WHERE at >= ? ORDER BY id", (since,)).fetchall()
 
-        return [(at, json.loads(record)) for at, record in await self._run(work)]
+        return [(at, json.loads(record)) for at, record in await self._read(work, [])]
 
     async def put_record(self, kind: str, key: str, value: dict[str, Any], ttl: float) -> None:
         sealed = seal_record(self._sealer, kind, key, value)
@@ -493,3 +510,23 @@ def _text(blob: Any) -> str:
     return (
         blob.decode() if isinstance(blob, bytes | bytearray | memoryview) and not isinstance(blob, str) else str(blob)
     )
+
+
+def _unusable(path: Path) -> str | None:
+    """Why a store can't be created or written at `path`, found without creating anything; None if it can."""
+    if path.is_dir():
+        return "that is a folder; name a file in it, e.g. " + str(path / "xcourier.db")
+    if path.exists():
+        if not os.access(path, os.R_OK | os.W_OK):
+            return "no permission to read and write it"
+        folder = path.parent
+    else:
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            return f"{folder} is a file, where a folder should be"
+    # The folder takes the lock file and SQLite's -wal and -shm files beside the store.
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"no permission to create files in {folder}"
+    return None

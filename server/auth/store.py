@@ -21,6 +21,14 @@ class StoreError(Exception):
     """The store can't be used as configured; the message says what to do."""
 
 
+class StoreUnavailableError(StoreError):
+    """The store is configured right but can't be reached now (Redis down or away); trying later may work."""
+
+
+# The exit code of a command that stopped because its store can't be reached (2 is a usage error, 3 a busy port).
+EXIT_STORE_UNAVAILABLE = 4
+
+
 class StaleLockError(StoreError):
     """A refresh-lock holder lost its lock to a later one; its write was refused."""
 
@@ -108,6 +116,14 @@ class TokenStore(Protocol):
     async def aclose(self) -> None:
         """Release connections; the data stays."""
         ...
+
+
+async def preflight(store: TokenStore) -> None:
+    """Raise StoreError if `store` can't take a login, creating nothing: checked before a browser sign-in,
+    so a bad --store is said before the user approves anything, not after."""
+    check = getattr(store, "preflight", None)  # the in-memory store has nothing to check
+    if check is not None:
+        await check()
 
 
 def default_store_path() -> Path:

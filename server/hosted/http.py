@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from xcourier.tools.fetch import RemoteFetcher
 
 from ..auth import oauth
-from ..auth.store import TokenStore
+from ..auth.store import StoreUnavailableError, TokenStore
 from ..runtime import Runtime
 from ..settings import Settings, SettingsError, is_loopback_host
 from .bridge import CALLBACK_PATH, CONSENT_PATH, XBridge
@@ -123,7 +123,7 @@ def hosted_app(server: MCPServer, bridge: XBridge, store: TokenStore, public_url
     app.router.routes.append(Route(CONSENT_PATH, pages.consent_answer, methods=["POST"]))
     app.router.routes.append(Route(CALLBACK_PATH, pages.x_callback, methods=["GET"]))
     limit_sessions(app, server)
-    return TransportGuard(OAuthEndpointGuard(app, resource_url=bridge.resource_url), hosts, origins)
+    return StoreOutage(TransportGuard(OAuthEndpointGuard(app, resource_url=bridge.resource_url), hosts, origins))
 
 
 def limit_sessions(app: Starlette, server: MCPServer) -> None:
@@ -177,6 +177,55 @@ class Revocation:
         # Unknown tokens and other clients' tokens get the same 200 (RFC 7009 2.2): nothing to learn.
         await self._bridge.revoke_value(client.client_id or "", token)
         return Response(status_code=200, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+class StoreOutage:
+    """A request that needs the store while it can't be reached (Redis away) gets a 503 with Retry-After
+    (RFC 9110 15.6.4) and one log line: not a 500 and a traceback per request. The server stays up; the
+    next request after Redis is back works."""
+
+    RETRY_AFTER = 5
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._app(scope, receive, tracking)
+        except Exception as exc:
+            outage = _store_outage(exc)
+            if outage is None:
+                raise
+            logger.warning("%s %s: %s", scope.get("method"), scope.get("path"), outage)
+            logger.debug("store outage", exc_info=exc)
+            if not started:
+                await _refuse_json(
+                    send,
+                    503,
+                    "temporarily_unavailable",
+                    "The server can't reach its store right now; try again shortly.",
+                    retry_after=self.RETRY_AFTER,
+                )
+
+
+def _store_outage(exc: BaseException) -> StoreUnavailableError | None:
+    """`exc` if it is a StoreUnavailableError, or the first of them when a group holds nothing else."""
+    if isinstance(exc, StoreUnavailableError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        found = [_store_outage(inner) for inner in exc.exceptions]
+        return found[0] if found and all(found) else None
+    return None
 
 
 class TransportGuard:

@@ -25,6 +25,7 @@ whatever thread made the event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
@@ -129,23 +130,22 @@ class Event:
     resource_id: str  # what billing deduplicates on: the post's id
 
 
-@dataclass
+@dataclass(eq=False)
 class _Waker:
     loop: asyncio.AbstractEventLoop
     event: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wake(self) -> None:
-        try:
+        # A closed loop means the stream is gone: nothing left to wake.
+        with contextlib.suppress(RuntimeError):
             self.loop.call_soon_threadsafe(self.event.set)
-        except RuntimeError:
-            pass  # the stream's loop has closed: nothing left to wake
 
 
 class ActivityBook:
     def __init__(self, sandbox: Sandbox) -> None:
         self._sandbox = sandbox
         self._wakers: set[_Waker] = set()
-        self.keepalive_seconds = KEEPALIVE_SECONDS
+        self.cuts = 0  # bumped to cut every open stream at once (admin API): a network cut, an X deploy
         self.reset()
 
     @property
@@ -160,6 +160,7 @@ class ActivityBook:
         self._seq = getattr(self, "_seq", 0)
         self._next_id = getattr(self, "_next_id", 1_900_000_000_000_000_000)
         self.delivered: dict[str, int] = {}
+        self.keepalive_seconds = KEEPALIVE_SECONDS
         self._wake_all()
 
     # ---- app-only tokens ----------------------------------------------------------------------
@@ -168,7 +169,8 @@ class ActivityBook:
         """The app's Bearer Token, as the X console shows it: valid until the app regenerates it."""
         with self._lock:
             token = "sbx-app-" + secrets.token_urlsafe(24)
-            self._sandbox._tokens.issue(token, Token(user_id="", expires_at=float("inf"), scopes=frozenset(), app_only=True))
+            app = Token(user_id="", expires_at=float("inf"), scopes=frozenset(), app_only=True)
+            self._sandbox._tokens.issue(token, app)
             return token
 
     def authenticate_app(self, authorization: str | None) -> None:
@@ -207,11 +209,14 @@ class ActivityBook:
                 raise errors.invalid_request("filter must be an object with user_id.", {"filter": []})
             user_id = raw_filter.get("user_id")
             if not isinstance(user_id, str) or not user_id.isdigit() or len(user_id) > 19:
-                raise errors.invalid_request("filter.user_id must match ^[0-9]{1,19}$.", {"filter.user_id": [str(user_id)]})
+                raise errors.invalid_request(
+                    "filter.user_id must match ^[0-9]{1,19}$.", {"filter.user_id": [str(user_id)]}
+                )
             if self._sandbox.users.get(user_id) is None:
                 raise errors.not_found("user", "filter.user_id", user_id)
             tag = self._tag(body)
-            if any(s.event_type == event_type and s.filter.get("user_id") == user_id for s in self.subscriptions.values()):
+            same = (s for s in self.subscriptions.values() if s.event_type == event_type)
+            if any(s.filter.get("user_id") == user_id for s in same):
                 # Inferred: X documents no answer for a repeated subscription; a conflict is the plain reading.
                 raise errors.generic(409, f"A subscription for {event_type} on user {user_id} already exists.")
             if len(self.subscriptions) >= self.limit():
@@ -324,9 +329,7 @@ class ActivityBook:
             return [
                 e
                 for e in self._log
-                if e.seq > seq
-                and (since is None or e.at >= max(since, floor))
-                and (until is None or e.at <= until)
+                if e.seq > seq and (since is None or e.at >= max(since, floor)) and (until is None or e.at <= until)
             ]
 
     def last_seq(self) -> int:
@@ -352,6 +355,13 @@ class ActivityBook:
     def remove_waker(self, waker: _Waker) -> None:
         with self._lock:
             self._wakers.discard(waker)
+
+    def cut_streams(self) -> int:
+        with self._lock:
+            self.cuts += 1
+            opened = len(self._wakers)
+        self._wake_all()
+        return opened
 
     def _wake_all(self) -> None:
         for waker in list(getattr(self, "_wakers", ())):

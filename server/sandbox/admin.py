@@ -1,6 +1,8 @@
 """The /_sandbox/ admin API: seed data, inspect state, inject faults, mint and expire tokens,
 move the clock, steer OAuth consent and count grants, register OAuth apps, switch the X plan, set
-the pay-per-use credit balance and the usage cap. Unauthenticated on purpose — the sandbox only
+the pay-per-use credit balance and the usage cap; for the X Activity API, mint the app's Bearer
+Token, mark users protected, see subscriptions, open streams and delivered events, and set the
+stream's keep-alive period. Unauthenticated on purpose — the sandbox only
 ever binds loopback."""
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import errors
+from .activity import ENDPOINT_KEYS as ACTIVITY_ENDPOINT_KEYS
 from .config import ALL_SCOPES, ENDPOINT_KEYS, WINDOWS
 from .endpoint import problem_response
 from .faults import FAULT_KINDS, Fault
@@ -42,8 +45,8 @@ def _bad(message: str, status: int = 400) -> Response:
 
 def _endpoint_key(body: dict[str, Any]) -> str:
     endpoint = body.get("endpoint")
-    if endpoint not in ENDPOINT_KEYS:
-        raise _BadAdminRequest(f"endpoint must be one of {sorted(ENDPOINT_KEYS)}")
+    if endpoint not in ENDPOINT_KEYS | ACTIVITY_ENDPOINT_KEYS:
+        raise _BadAdminRequest(f"endpoint must be one of {sorted(ENDPOINT_KEYS | ACTIVITY_ENDPOINT_KEYS)}")
     return str(endpoint)
 
 
@@ -86,6 +89,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
         return JSONResponse(sandbox.snapshot())
 
     async def calls(request: Request) -> Response:
+        # Events delivered on activity streams are not requests: GET /_sandbox/activity counts them.
         return JSONResponse({"calls": sandbox.calls()})
 
     async def requests(request: Request) -> Response:
@@ -107,9 +111,10 @@ def routes(sandbox: Sandbox) -> list[Route]:
             latency_ms=_int(body, "latency_ms", 0),
             status=_int(body, "status", 503),
             times=_int(body, "times", 1),
+            after_events=_int(body, "after_events", 0),
         )
-        if fault.times < 1 or fault.latency_ms < 0 or not 400 <= fault.status <= 599:
-            raise _BadAdminRequest("times must be >= 1, latency_ms >= 0, status in 400..599")
+        if fault.times < 1 or fault.latency_ms < 0 or not 400 <= fault.status <= 599 or fault.after_events < 0:
+            raise _BadAdminRequest("times must be >= 1, latency_ms >= 0, status in 400..599, after_events >= 0")
         sandbox.add_fault(fault)
         return JSONResponse({"fault": fault.__dict__}, status_code=201)
 
@@ -122,7 +127,40 @@ def routes(sandbox: Sandbox) -> list[Route]:
             )
         except ValueError as exc:
             raise _BadAdminRequest(str(exc)) from None
+        if body.get("protected"):
+            sandbox.activity.set_protected(user.id, True)
         return JSONResponse({"data": user.public()}, status_code=201)
+
+    @admin
+    async def protect(request: Request) -> Response:
+        body = await _body(request)
+        user = sandbox.user_by_username(str(body.get("username", "")))
+        if user is None:
+            return _bad(f"unknown user: {body.get('username')}", 404)
+        protected = body.get("protected", True)
+        if not isinstance(protected, bool):
+            raise _BadAdminRequest("protected must be true or false")
+        sandbox.activity.set_protected(user.id, protected)
+        return JSONResponse({"username": user.username, "user_id": user.id, "protected": protected})
+
+    async def app_token(request: Request) -> Response:
+        token = sandbox.activity.mint_app_token()
+        return JSONResponse({"access_token": token, "token_type": "bearer"}, status_code=201)
+
+    async def activity(request: Request) -> Response:
+        return JSONResponse(sandbox.activity.snapshot())
+
+    @admin
+    async def activity_settings(request: Request) -> Response:
+        body = await _body(request)
+        keepalive = body.get("keepalive_seconds")
+        if not isinstance(keepalive, int | float) or isinstance(keepalive, bool) or keepalive <= 0:
+            raise _BadAdminRequest("keepalive_seconds must be a number of seconds above 0")
+        sandbox.activity.keepalive_seconds = float(keepalive)
+        return JSONResponse(sandbox.activity.snapshot())
+
+    async def cut_streams(request: Request) -> Response:
+        return JSONResponse({"cut": sandbox.activity.cut_streams()})
 
     async def clear_faults(request: Request) -> Response:
         sandbox.clear_faults()
@@ -251,6 +289,11 @@ def routes(sandbox: Sandbox) -> list[Route]:
     return [
         Route("/_sandbox/posts", create_post, methods=["POST"]),
         Route("/_sandbox/users", add_user, methods=["POST"]),
+        Route("/_sandbox/users/protected", protect, methods=["POST"]),
+        Route("/_sandbox/app-token", app_token, methods=["POST"]),
+        Route("/_sandbox/activity", activity, methods=["GET"]),
+        Route("/_sandbox/activity", activity_settings, methods=["POST"]),
+        Route("/_sandbox/activity/cut", cut_streams, methods=["POST"]),
         Route("/_sandbox/state", state, methods=["GET"]),
         Route("/_sandbox/calls", calls, methods=["GET"]),
         Route("/_sandbox/requests", requests, methods=["GET"]),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from . import admin, routes_dm, routes_media, routes_oauth, routes_posts, routes_users
+from . import admin, routes_activity, routes_dm, routes_media, routes_oauth, routes_posts, routes_users
 from .state import Sandbox
 
 
@@ -16,6 +16,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
             *routes_dm.routes(sandbox),
             *routes_media.routes(sandbox),
             *routes_oauth.routes(sandbox),
+            *routes_activity.routes(sandbox),
             *admin.routes(sandbox),
         ]
     )

@@ -25,6 +25,8 @@ Matcher = Callable[[Any, Callable[[str], str]], bool]
 _TOKEN = re.compile(r'\s*(-?"[^"]*"|\(|\)|[^\s()]+)')
 _WORD = re.compile(r"[\w#@$]+", re.UNICODE)
 _OPERATORS = ("from:", "to:", "is:", "has:")
+_USERNAME = re.compile(r"[a-z0-9_]{1,15}")
+_OPERATOR = re.compile(r"[a-z_]+:")  # lang:en, url:..., place:...; a link (https://...) is a keyword
 
 
 @dataclass(frozen=True)
@@ -92,11 +94,12 @@ def _term(token: str, q: _Query) -> Matcher:
     if token.startswith('"'):
         phrase = token.strip('"').lower()
         return lambda post, _: phrase in post.submitted_text.lower()
-    if lowered.startswith("from:"):
-        name = lowered[5:]
-        return lambda post, name_of: name_of(post.author_id).lower() == name
-    if lowered.startswith("to:"):
-        name = lowered[3:]
+    if lowered.startswith(("from:", "to:")):
+        operator, _, name = lowered.partition(":")
+        if not _USERNAME.fullmatch(name):
+            raise q.fail(f"'{token}' needs a username (1-15 letters, digits or underscores)")
+        if operator == "from":
+            return lambda post, name_of: name_of(post.author_id).lower() == name
         return lambda post, name_of: (
             post.in_reply_to is not None and name_of(post.in_reply_to.author_id).lower() == name
         )
@@ -111,7 +114,7 @@ def _term(token: str, q: _Query) -> Matcher:
         return lambda post, _: bool(post.media_keys)
     if lowered == "has:links":
         return lambda post, _: "http://" in post.submitted_text or "https://" in post.submitted_text
-    if lowered.startswith(_OPERATORS):
+    if lowered.startswith(_OPERATORS) or (_OPERATOR.match(lowered) and "://" not in lowered):
         raise q.fail(f"the sandbox does not model the operator '{token}'")
     word = lowered
     return lambda post, _: word in _words(post.submitted_text)

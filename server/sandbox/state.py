@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import catalog, errors, plans, search, seed
+from .activity import ActivityBook
 from .config import ALL_SCOPES, DAY, GET_SEARCH_RECENT, GET_USER_TWEETS, REQUIRED_SCOPES, SandboxConfig
 from .faults import Fault, FaultBook
 from .ids import IdGenerator, iso, snowflake_for, to_base36
-from .activity import ActivityBook
 from .media import CATEGORIES, ONE_SHOT_CATEGORIES, Media, check_size, kind_of, sniff
 from .oauth import OAuthServer
 from .ratelimit import APP_DAY_PREFIX, USER_DAY_PREFIX, RateLimiter, RateLimitState

@@ -15,6 +15,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from xcourier.server.auth.sqlite_store import SQLiteTokenStore
+from xcourier.server.results import SANDBOX_NOTE
 from xcourier.server.sandbox import PUBLIC_CLIENT_ID
 
 from ..e2e.conftest import XCOURIER, child_env, wait_for_line
@@ -91,7 +92,9 @@ def test_login_status_serve_and_logout(sandbox, tmp_path: Path):
         async with Client(params, mode="legacy") as client:
             result = await client.call_tool("createPost", {"text": "posted with a stored login"})
             assert result.is_error is False, result.content[0].text
-            assert "sandbox" not in (client.instructions or "").lower()
+            # The login was made against `xcourier sandbox`: marked as `serve --sandbox` is, never taken for X.
+            assert SANDBOX_NOTE in result.content[0].text
+            assert "CONNECTED TO THE XCOURIER SANDBOX" in (client.instructions or "")
 
     anyio.run(use_the_stored_login)
 

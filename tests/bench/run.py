@@ -1,6 +1,6 @@
 """Run the benchmarks: `python -m tests.bench.run [NAME ...]` from the repository root.
 
-NAME is any of latency, coldstart, refresh, memory, watcher, hosted (default: all, in that order).
+NAME is any of latency, coldstart, refresh, memory, watcher, hosted, text (default: all, in that order).
 Each prints its table and writes tests/bench/results/<name>.json; a summary of every table is
 written to tests/bench/results/summary.md. Everything runs on 127.0.0.1 against sandboxes the
 benchmarks start themselves (hosted also a redis-server on a unix socket, and is skipped without
@@ -17,7 +17,7 @@ import time
 
 import anyio
 
-from . import coldstart, hosted, latency, memory, refresh, watcher
+from . import coldstart, hosted, latency, memory, refresh, text, watcher
 from .common import RESULTS, machine
 
 BENCHMARKS = {
@@ -27,6 +27,7 @@ BENCHMARKS = {
     "memory": lambda: memory.run(2),
     "watcher": lambda: anyio.run(watcher.run),
     "hosted": lambda: anyio.run(hosted.run),
+    "text": lambda: text.main([]),
 }
 
 

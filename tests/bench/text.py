@@ -177,11 +177,11 @@ def first_call_rows(rounds: int) -> list[list[Any]]:
     return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slow", action="store_true", help="also time parse_tweet on the minute-long inputs")
     parser.add_argument("--rounds", type=int, default=20)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     text_module._url_rules()
     text_module._weight_rules()
 

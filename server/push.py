@@ -1,0 +1,359 @@
+"""newPost pushed by X: X Activity API subscriptions per watched user, and one stream per process.
+
+For each watched user the push source keeps one `post.create` subscription (and a `post.delete`
+one while the app's limit leaves room, so deleted posts leave the resource), tagged
+`xcourier:<instance>` so xcourier knows its own. The instance holds a lease in the store while it
+runs; at start-up, subscriptions tagged by an instance whose lease has lapsed are orphans: one the
+new instance comes to watch is adopted (re-tagged), the rest are deleted after a grace period.
+The last unsubscribe deletes a user's subscriptions; a clean shutdown deletes them all.
+
+The stream reconnects with jittered backoff (tools/activity.py) and asks X to backfill the
+minutes it was away; after a gap longer than X keeps (5 minutes), the watcher first catches up
+from the timelines since its cursors. Events go through the watcher's cursor (deliver_pushed), so
+a backfill's overlap, or a post both read in the catch-up and pushed, is delivered once.
+
+Where X won't push a user, the watcher polls them and says why: a protected account (X never
+delivers its posts), the subscription limit (1,500 per app on self-serve plans), or X refusing
+the subscription. While --daily-budget is used up the stream is closed (X bills each event).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import httpx
+
+from xcourier.tools import activity
+from xcourier.tools.activity import ActivityClient, ActivityEvent, Backoff, Sleep
+from xcourier.tools.client import TokenProvider
+from xcourier.tools.errors import ForbiddenError, UnauthorizedError, XError
+from xcourier.tools.timeline import Post
+
+from .audit import Meter
+from .auth.store import TokenStore
+
+if TYPE_CHECKING:
+    from .watcher import Budget, Watcher
+
+logger = logging.getLogger("xcourier.push")
+
+TAG_PREFIX = "xcourier:"
+_LEASE_TTL = 90.0
+_RENEW_EVERY = 30.0
+_ORPHAN_GRACE = 120.0
+# A reconnect's backfill reaches this much further back than the gap: what X had not yet sent when
+# the connection went quiet.
+_GAP_MARGIN = 15.0
+
+
+@dataclass
+class _UserPush:
+    username: str
+    subscriptions: dict[str, str] = field(default_factory=dict)  # event type -> subscription id
+    armed: bool = False
+    pending: list[ActivityEvent] = field(default_factory=list)  # arrived before the watcher knew the user
+
+
+class PushSource:
+    def __init__(
+        self,
+        client: ActivityClient,
+        watcher: Watcher,
+        *,
+        http: httpx.AsyncClient,
+        stream_url: str,
+        tokens: TokenProvider,
+        store: TokenStore,
+        meter: Meter | None = None,
+        budget: Budget | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Sleep | None = None,
+        backoff: Backoff | None = None,
+        stall_timeout: float | None = None,
+        instance: str | None = None,
+    ) -> None:
+        self._client = client
+        self._watcher = watcher
+        self._http = http
+        self._url = stream_url
+        self._tokens = tokens
+        self._store = store
+        self._meter = meter
+        self._budget = budget
+        self._clock = clock
+        self._sleep = sleep or activity.default_sleep
+        self._backoff = backoff or Backoff()
+        self.stall_timeout = stall_timeout or activity.DEFAULT_STALL_TIMEOUT
+        self.instance = instance or secrets.token_hex(6)
+        self.tag = TAG_PREFIX + self.instance
+        self._users: dict[str, _UserPush] = {}
+        self._orphans: dict[tuple[str, str], str] = {}  # (user id, event type) -> subscription id
+        self._orphans_found_at = 0.0
+        self._reconciled = False
+        self._lock = anyio.Lock()
+        self._wanted = anyio.Event()
+        self.state = "idle"  # idle | connecting | streaming | waiting | off
+        self.gave_up: str | None = None
+        self.last_alive: float | None = None
+        self.last_error: str | None = None
+        self.connections = 0
+        self.events = 0
+        self.transports: tuple[Any, ...] = ()  # closed with close_transport (the runtime's wiring sets them)
+        watcher.push = self
+
+    # -- subscriptions ---------------------------------------------------------------------------
+
+    async def watch(self, user_id: str, username: str) -> str | None:
+        if self.gave_up is not None:
+            return self.gave_up
+        async with self._lock:
+            await self._reconcile_once()
+            try:
+                protected = await self._client.protected(user_id)
+            except XError as exc:
+                return f"X did not say whether @{username} is protected ({exc.message}); polled instead"
+            if protected:
+                return "a protected account: X never pushes its posts"
+            push = _UserPush(username)
+            try:
+                push.subscriptions[activity.POST_CREATE] = await self._subscribe(user_id, activity.POST_CREATE)
+            except XError as exc:
+                logger.warning("push: X refused a post.create subscription for @%s: %s", username, exc.message)
+                return f"X refused a push subscription ({exc.message})"
+            try:
+                push.subscriptions[activity.POST_DELETE] = await self._subscribe(user_id, activity.POST_DELETE)
+            except XError as exc:
+                # post.create is what newPost needs; without post.delete a deleted post stays in the
+                # resource until newer ones push it out, as when polling.
+                logger.info("push: no post.delete subscription for @%s (%s)", username, exc.message)
+            self._users[user_id] = push
+        self._wanted.set()
+        return None
+
+    async def _subscribe(self, user_id: str, event_type: str) -> str:
+        orphan = self._orphans.pop((user_id, event_type), None)
+        if orphan is not None:
+            try:
+                await self._client.retag(orphan, self.tag)
+                logger.info("push: adopted the %s subscription %s left by an earlier xcourier", event_type, orphan)
+                return orphan
+            except XError as exc:
+                logger.info("push: could not adopt subscription %s (%s); making a new one", orphan, exc.message)
+        return (await self._client.create(event_type, user_id, self.tag)).subscription_id
+
+    async def armed(self, user_id: str) -> None:
+        push = self._users.get(user_id)
+        if push is None:
+            return
+        push.armed = True
+        pending, push.pending = push.pending, []
+        for event in pending:
+            await self._apply(event)
+
+    async def unwatch(self, user_id: str) -> None:
+        async with self._lock:
+            push = self._users.pop(user_id, None)
+            if push is None:
+                return
+            for event_type, subscription_id in push.subscriptions.items():
+                try:
+                    await self._client.delete(subscription_id)
+                except XError as exc:
+                    logger.warning(
+                        "push: could not delete the %s subscription of @%s: %s", event_type, push.username, exc.message
+                    )
+
+    async def _reconcile_once(self) -> None:
+        if not self._reconciled:
+            self._reconciled = True
+            try:
+                await self.reconcile()
+            except XError as exc:
+                logger.warning("push: could not list the app's X Activity subscriptions: %s", exc.message)
+
+    async def reconcile(self) -> None:
+        """Find xcourier's subscriptions left by instances that are gone: adoptable for a while, then deleted."""
+        await self._store.hold_lease(self._lease(self.instance), self.instance, _LEASE_TTL)
+        for subscription in await self._client.list_all():
+            tag = subscription.tag or ""
+            user_id = subscription.filter.user_id
+            if not tag.startswith(TAG_PREFIX) or tag == self.tag or user_id is None:
+                continue
+            owner = tag.removeprefix(TAG_PREFIX)
+            probe = f"{self.instance}-probe"
+            if not await self._store.hold_lease(self._lease(owner), probe, 1.0):
+                continue  # its instance is alive: its subscriptions are its own
+            await self._store.release_lease(self._lease(owner), probe)
+            key = (user_id, subscription.event_type or "")
+            if key in self._orphans:
+                await self._delete_quietly(subscription.subscription_id)
+            else:
+                self._orphans[key] = subscription.subscription_id
+        self._orphans_found_at = self._clock()
+
+    async def drop_orphans(self) -> int:
+        """Delete the orphans nobody came to watch."""
+        async with self._lock:
+            orphans, self._orphans = list(self._orphans.values()), {}
+        for subscription_id in orphans:
+            await self._delete_quietly(subscription_id)
+        return len(orphans)
+
+    async def _delete_quietly(self, subscription_id: str) -> None:
+        try:
+            await self._client.delete(subscription_id)
+        except XError as exc:
+            logger.warning("push: could not delete stale subscription %s: %s", subscription_id, exc.message)
+
+    @staticmethod
+    def _lease(instance: str) -> str:
+        return f"xcourier-xaa|{instance}"
+
+    async def maintain(self) -> None:
+        """Keep this instance's lease, and delete orphans once their grace period is over."""
+        while True:
+            try:
+                await self._store.hold_lease(self._lease(self.instance), self.instance, _LEASE_TTL)
+                if self._orphans and self._clock() - self._orphans_found_at > _ORPHAN_GRACE:
+                    await self.drop_orphans()
+            except Exception:
+                logger.exception("push: housekeeping failed; trying again")
+            await anyio.sleep(_RENEW_EVERY)  # the renewal period, not a synchronisation
+
+    async def aclose(self) -> None:
+        """On a clean shutdown: delete this instance's subscriptions (X bills events nobody reads)."""
+        with anyio.move_on_after(10):
+            for user_id in list(self._users):
+                await self.unwatch(user_id)
+            await self.drop_orphans()
+            await self._store.release_lease(self._lease(self.instance), self.instance)
+
+    async def close_transport(self) -> None:
+        for transport in self.transports:
+            await transport.aclose()
+
+    # -- the stream ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Hold the app's one stream while anyone is pushed: reconnect, backfill, catch up after gaps."""
+        while True:
+            await self._wanted.wait()
+            if self.gave_up is not None:
+                return
+            refusal = await self._budget.read_refusal() if self._budget is not None else None
+            if refusal is not None:
+                self.state = "waiting"
+                self.last_error = refusal.reason
+                await self._sleep(max(1.0, refusal.until - self._clock()))
+                continue
+            backfill = await self._backfill()
+            self.state = "connecting"
+            try:
+                token = await self._tokens.access_token()
+                self.connections += 1
+                events = activity.read_stream(
+                    self._http,
+                    self._url,
+                    token,
+                    backfill_minutes=backfill,
+                    stall_timeout=self.stall_timeout,
+                    on_alive=self._alive,
+                    on_connect=self._connected,
+                )
+                async with aclosing(events):
+                    async for event in events:
+                        await self._apply(event)
+                        if await self._over_budget():
+                            break
+            except (UnauthorizedError, ForbiddenError) as exc:
+                self._give_up(f"X refused the activity stream ({exc.message})")
+                return
+            except XError as exc:
+                self.state = "waiting"
+                self.last_error = exc.message
+                delay = self._backoff.next_delay(exc)
+                logger.warning("push: the activity stream failed (%s); reconnecting in %.1f s", exc.message, delay)
+                await self._sleep(delay)
+
+    async def _backfill(self) -> int:
+        """backfill_minutes for this connection; after a gap X can't cover, the timelines catch up first."""
+        if self.last_alive is None:
+            # The first connection: subscriptions were made moments ago, possibly before it.
+            return 1
+        gap = self._clock() - self.last_alive + _GAP_MARGIN
+        minutes = activity.backfill_for(gap)
+        if minutes is not None:
+            return minutes
+        logger.warning("push: the activity stream was away for %.0f s, longer than X keeps; catching up", gap)
+        try:
+            await self._watcher.catch_up()
+        except Exception:
+            logger.exception("push: catching up from the timelines failed; the backfill covers what it can")
+        return activity.MAX_BACKFILL_MINUTES
+
+    def _connected(self) -> None:
+        self.state = "streaming"
+        self.last_error = None
+        self._backoff.reset()
+
+    def _alive(self) -> None:
+        self.last_alive = self._clock()
+
+    async def _over_budget(self) -> bool:
+        if self._budget is None or self._meter is None:
+            return False
+        refusal = await self._budget.read_refusal()
+        if refusal is not None:
+            logger.warning("push: closing the activity stream: %s", refusal.reason)
+        return refusal is not None
+
+    def _give_up(self, reason: str) -> None:
+        logger.warning("push: %s; every user is polled instead", reason)
+        self.gave_up, self.state = reason, "off"
+        for user_id in list(self._users):
+            self._watcher.poll_instead(user_id, reason)
+
+    async def _apply(self, event: ActivityEvent) -> None:
+        user_id = event.filter.user_id or str(event.payload.get("author_id") or "")
+        push = self._users.get(user_id)
+        if push is None:
+            return  # not ours (another subscription of the app), or unwatched meanwhile
+        if not push.armed:
+            push.pending.append(event)
+            return
+        self.events += 1
+        post_id = str(event.payload.get("id") or "")
+        if event.event_type == activity.POST_CREATE:
+            try:
+                post = Post.model_validate({"author_id": user_id, **event.payload})
+            except ValueError:
+                logger.warning("push: skipped a post.create event without a usable post")
+                return
+            if self._meter is not None:
+                await self._meter.events(activity.POST_CREATE, [post.id], "newPost push")
+            await self._watcher.deliver_pushed(user_id, [post])
+        elif event.event_type == activity.POST_DELETE and post_id:
+            await self._watcher.drop_deleted(user_id, post_id)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "gave_up": self.gave_up,
+            "last_event_or_keepalive_at": _iso(self.last_alive) if self.last_alive is not None else None,
+            "last_error": self.last_error,
+            "connections": self.connections,
+            "events": self.events,
+            "pushed_users": len(self._users),
+        }
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
