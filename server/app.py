@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mcp.server.mcpserver import MCPServer
 from mcp.server.subscriptions import InMemorySubscriptionBus
 
@@ -52,6 +54,23 @@ def build_server(runtime: Runtime, *, hosted: XBridge | None = None, public_url:
             annotations=spec.annotations,
         )
     server.middleware.append(clearer_argument_errors)
+    server.middleware.append(no_prompts_capability)
     resources.register(server, runtime)
     Subscriptions(runtime.watcher, bus).install(server)
     return server
+
+
+async def no_prompts_capability(ctx: Any, call_next: Any) -> Any:
+    """Don't advertise prompts: xcourier has none.
+
+    The SDK (mcp 2.3.0, lowlevel `Server.get_capabilities`) declares `prompts` whenever a prompts/list
+    handler exists, and MCPServer always installs one, so every server said it had prompts. The
+    capabilities go out in the `initialize` result (2025-11-25) and in `server/discover` (2026-07-28):
+    both pass through the middleware chain as wire dicts. prompts/list still answers, with no prompts.
+    """
+    result = await call_next(ctx)
+    if ctx.method in ("initialize", "server/discover") and isinstance(result, dict):
+        capabilities = result.get("capabilities")
+        if isinstance(capabilities, dict) and "prompts" in capabilities:
+            return {**result, "capabilities": {k: v for k, v in capabilities.items() if k != "prompts"}}
+    return result

@@ -49,6 +49,8 @@ DEFAULT_PRICES: dict[str, float] = {
     # X's playground prices DELETE /2/tweets/{id} as Content: Manage ($0.005); the higher Interaction:
     # Delete price is kept until X's console says which applies: a spend guard had better err high.
     "delete": 0.010,
+    "interaction_delete": 0.010,  # User Interaction: Delete (unlike, unrepost)
+    "post_create_summoned": 0.010,  # a reply where the replied-to author summoned the account
     billing.POST_READ: 0.005,
     billing.USER_READ: 0.010,
     billing.OWNED_READ: 0.001,

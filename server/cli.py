@@ -663,7 +663,7 @@ def _audit(args: argparse.Namespace) -> int:
     import anyio
 
     from .audit import AuditLog, Guards, parse_duration, render
-    from .auth.store import StoreError, open_store
+    from .auth.store import EXIT_STORE_UNAVAILABLE, StoreError, StoreUnavailableError, open_store
 
     try:
         since = parse_duration(args.since)
@@ -677,7 +677,7 @@ def _audit(args: argparse.Namespace) -> int:
         totals = anyio.run(guards.totals)
     except (ValueError, StoreError, ConfigError) as exc:
         print(f"xcourier: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_STORE_UNAVAILABLE if isinstance(exc, StoreUnavailableError) else 2
     if args.json:
         for entry in entries:
             print(json.dumps({"at": entry.at, **entry.record()}, ensure_ascii=False))

@@ -344,9 +344,14 @@ async def _stored_app_token(store: TokenStore, base_url: str) -> str | None:
 
 def tools_for(settings: Settings) -> tuple[ToolSpec, ...]:
     try:
-        return select_tools(read_only=settings.read_only, allow=settings.tools, deny=settings.exclude_tools)
+        return select_tools(
+            read_only=settings.read_only,
+            allow=settings.tools,
+            deny=settings.exclude_tools,
+            toolsets=settings.toolsets,
+        )
     except ValueError as exc:
-        raise SettingsError(f"--tools/--exclude-tools: {exc}") from None
+        raise SettingsError(f"--toolsets/--tools/--exclude-tools: {exc}") from None
 
 
 def open_configured_store(settings: Settings) -> TokenStore:

@@ -92,19 +92,25 @@ async def _serve_http(runtime: Runtime, settings: Settings) -> None:
         assert runtime.store is not None
         server = build_server(runtime, hosted=bridge, public_url=public_url)
         app = hosted_app(server, bridge, runtime.store, public_url)
-        url = public_url + "/mcp"
+        if public_url != bound:
+            # Its own address first: several instances behind a balancer share one --public-url, and each
+            # must say where it itself listens (the line below), not the balancer's address as its own.
+            print(
+                f"xcourier: clients reach this server through its --public-url, {public_url}/mcp",
+                file=sys.stderr,
+                flush=True,
+            )
     else:
         from .hosted.http import limit_sessions
 
         server = build_server(runtime)
         app = server.streamable_http_app(transport_security=local_transport_security(host))
         limit_sessions(app, server)  # per client address: no sign-in here
-        url = bound + "/mcp"
     # log_config=None: uvicorn's records go through xcourier's handler (one line for an expected failure),
     # not through a handler of its own that prints every traceback.
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", log_config=None)
     # A line tests and supervisors can wait for; on stderr like every log.
-    print(f"xcourier: serving MCP over streamable HTTP at {url}", file=sys.stderr, flush=True)
+    print(f"xcourier: serving MCP over streamable HTTP at {bound}/mcp", file=sys.stderr, flush=True)
     await uvicorn.Server(config).serve(sockets=[sock])
 
 

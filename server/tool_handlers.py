@@ -228,14 +228,8 @@ def _outcome(exc: XError, *, writes: bool, sent: bool) -> str:
 
 # Prices of X's pay-per-use plan (docs.x.com x-api/getting-started/pricing, 2026-08) that
 # audit.DEFAULT_PRICES does not list yet; a key there (or in [pricing]) wins.
-_MORE_PRICES: dict[str, float] = {
-    "interaction_delete": 0.010,  # User Interaction: Delete (unlike, unrepost)
-    "post_create_summoned": 0.010,  # a reply where the replied-to author summoned the account
-}
-
-
 def _price(runtime: "Runtime", key: str) -> float:
-    return runtime.prices.get(key, _MORE_PRICES.get(key, 0.0))
+    return runtime.prices.get(key, 0.0)
 
 
 async def _checked_id(value: str, field: str) -> str:

@@ -9,9 +9,15 @@ nothing is sent before the reset. With several users and search allowed, users a
 into `from:a OR from:b` recent-search queries, one request per batch.
 
 With an X Activity API push source (server/push.py), a user X pushes is not polled: the push
-source hands its posts to `deliver_pushed`, which goes through the same cursor as a poll, so what
-was delivered once (by a poll, a backfill or a second stream) is never delivered again. Users X
-won't push (protected, past the subscription limit, no app token) are polled as before.
+source hands its posts to `deliver_pushed`. X's stream is not ordered ("Posts are not delivered in
+sorted order, and duplicate messages may occur": x-api/fundamentals/consuming-streaming-data.mdx),
+so a pushed post is delivered when it is neither at or below the cursor nor among the ids already
+delivered above it (`Watched.seen`, persisted beside the cursor, bounded). A push moves the cursor
+only to PUSH_SETTLE_SECONDS (of post time) behind the newest pushed post: a post X has yet to send
+is never below it, so a catch-up from the cursor (a restart, a long gap, a takeover) skips nothing,
+and what it reads again is in `seen`. A timeline read is complete, so a poll moves the cursor to
+the newest post it read. Users X won't push (protected, past the subscription limit, no app token)
+are polled as before. The resource keeps the newest RECENT posts in id order, however they came.
 
 Polls cost money on X's pay-per-use plan (each post returned is billed once per UTC day):
 each round is metered as one audit entry, and while the daily budget is used up the watcher
@@ -53,6 +59,16 @@ DEFAULT_MIN_INTERVAL = 60.0
 _SEARCH_REACH = 6 * 24 * 3600
 # How far behind the newest search result a quiet user's cursor stays (seconds of post time).
 _SEARCH_LAG = 60
+# How far behind the newest pushed post the cursor stays (seconds of post time): X keeps 5 minutes of
+# events for a reconnecting stream (spec 2.167: backfill_minutes 0..5), so a post later than that is
+# one a backfill can't bring either. X documents no bound on how late an unordered event comes; its
+# streaming guide gives a P99 delivery latency of about 4-5 s (consuming-streaming-data.mdx).
+PUSH_SETTLE_SECONDS = 300.0
+# At most this many delivered ids above one user's cursor; past it the cursor moves up over the oldest
+# (only a user posting this much within PUSH_SETTLE_SECONDS gets there).
+MAX_SEEN = 2_000
+SEEN_RECORD = "watch-seen"
+_SEEN_KEEP_SECONDS = 24 * 3600.0
 
 Publisher = Callable[[str], Awaitable[None]]
 
@@ -125,6 +141,28 @@ class Watched:
     held: bool = True  # polled by this instance (with a fleet: while it holds the user's lease)
     pushed: bool = False  # X pushes this user's posts (X Activity API): not polled
     polled_because: str | None = None  # why a user is polled although push is on
+    seen: set[str] = field(default_factory=set)  # ids delivered above the cursor (pushed out of order)
+
+    def is_news(self, post: Post) -> bool:
+        return timeline.newer(post.id, self.cursor) and post.id not in self.seen
+
+    def remember(self, posts: list[Post]) -> None:
+        """Keep the newest RECENT posts in id order, whatever order they arrived in."""
+        merged = {p.id: p for p in self.recent}
+        merged.update((p.id, p) for p in posts)
+        self.recent.clear()
+        self.recent.extend(sorted(merged.values(), key=lambda p: int(p.id))[-RECENT:])
+
+    def advance(self, cursor: str | None) -> bool:
+        """Move the cursor up (never down) and forget the delivered ids it passes. True if it moved."""
+        if len(self.seen) > MAX_SEEN:
+            newest_dropped = sorted(self.seen, key=int)[len(self.seen) - MAX_SEEN - 1]
+            cursor = max(cursor or "0", newest_dropped, key=int)
+        if cursor is None or not timeline.newer(cursor, self.cursor):
+            return False
+        self.cursor = cursor
+        self.seen = {i for i in self.seen if timeline.newer(i, cursor)}
+        return True
 
 
 class Watcher:
@@ -245,15 +283,35 @@ class Watcher:
         if stored is None and cursor is not None:
             await self._store.save_cursor(self._cursor_key(user.username), cursor)
         watched = Watched(username=user.username, user_id=user.id, cursor=cursor)
+        if stored is not None:
+            watched.seen = await self._load_seen(watched)
         watched.pushed = self.push is not None and polled_because is None
         watched.polled_because = polled_because
-        # Only what is at or before the cursor is "seen"; newer posts (made while we were down) are news.
-        watched.recent.extend(p for p in newest if cursor is not None and not timeline.newer(p.id, cursor))
+        # What was delivered before (at or below the cursor, or pushed above it) is old news; newer
+        # posts (made while we were down) are news.
+        watched.remember([p for p in newest if cursor is not None and not watched.is_news(p)])
         watched.next_due = self._clock() + self._interval_for(len(self._watched) + 1)
         return watched
 
     def _cursor_key(self, username: str) -> str:
         return f"{self._scope}|{username.lower()}"
+
+    async def _load_seen(self, watched: Watched) -> set[str]:
+        record = await self._store.get_record(SEEN_RECORD, self._cursor_key(watched.username))
+        ids = record.get("ids") if record else None
+        if not isinstance(ids, list):
+            return set()
+        return {i for i in ids if isinstance(i, str) and i.isdigit() and timeline.newer(i, watched.cursor)}
+
+    async def _commit(self, watched: Watched, *, seen_changed: bool) -> None:
+        """The cursor and the ids delivered above it, stored before anyone is told: a crash after this
+        can't make a restart (or the instance taking over) deliver them again."""
+        key = self._cursor_key(watched.username)
+        if watched.cursor is not None:
+            await self._store.save_cursor(key, watched.cursor)
+        if seen_changed:
+            ids = sorted(watched.seen, key=int)
+            await self._store.put_record(SEEN_RECORD, key, {"ids": ids}, _SEEN_KEEP_SECONDS)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -411,8 +469,7 @@ class Watcher:
                 # late must still be newer than its author's cursor.
                 if newest is not None:
                     caught_up = timeline.minus_seconds(newest, _SEARCH_LAG)
-                    if timeline.newer(caught_up, watched.cursor):
-                        watched.cursor = caught_up
+                    if watched.advance(caught_up):
                         await self._store.save_cursor(self._cursor_key(watched.username), caught_up)
         self._schedule(searched, f"GET {timeline.SEARCH}", requests_per_round=max(len(batches), 1))
         polled: list[Watched] = []
@@ -424,22 +481,43 @@ class Watcher:
         return requests
 
     async def _deliver(self, watched: Watched, posts: list[Post]) -> None:
-        fresh = [p for p in posts if timeline.newer(p.id, watched.cursor)]
-        if not fresh:
+        """What a poll read (complete: every post since the cursor): the news is told, and the cursor
+        moves to the newest post read."""
+        fresh = _news(watched, posts)
+        newest = max((p.id for p in posts), key=int, default=None)
+        if not fresh and (newest is None or not timeline.newer(newest, watched.cursor)):
             return
         if self.fleet is not None and not await self.fleet.hold(self._cursor_key(watched.username)):
             # This instance stalled past its lease and another took over: its news is the other's to tell.
             watched.held = False
             return
-        watched.cursor = fresh[-1].id
-        # Committed before anyone is told: a crash after this can't make a restart deliver it again.
-        await self._store.save_cursor(self._cursor_key(watched.username), watched.cursor)
-        watched.recent.extend(fresh)
+        had_seen = bool(watched.seen)
+        watched.advance(newest)
+        await self._commit(watched, seen_changed=had_seen)
+        await self._tell(watched, fresh)
+        if self.fleet is not None and fresh:
+            await self.fleet.publish(self._cursor_key(watched.username), fresh)
+
+    async def _accept_pushed(self, watched: Watched, posts: list[Post], *, commit: bool) -> int:
+        """Pushed posts (any order, maybe repeated): each delivered once; the cursor trails them."""
+        fresh = _news(watched, posts)
+        if not fresh:
+            return 0
+        watched.seen.update(p.id for p in fresh)
+        newest = max([*watched.seen, *(p.id for p in fresh)], key=int)
+        watched.advance(timeline.minus_seconds(newest, PUSH_SETTLE_SECONDS))
+        if commit:
+            await self._commit(watched, seen_changed=True)
+        await self._tell(watched, fresh)
+        return len(fresh)
+
+    async def _tell(self, watched: Watched, fresh: list[Post]) -> None:
+        if not fresh:
+            return
+        watched.remember(fresh)
         watched.delivered += len(fresh)
         logger.info("newPost watcher: %d new post(s) by @%s", len(fresh), watched.username)
         await self._tell_subscribers(watched)
-        if self.fleet is not None:
-            await self.fleet.publish(self._cursor_key(watched.username), fresh)
 
     # -- pushed by X ----------------------------------------------------------------------------
 
@@ -447,13 +525,15 @@ class Watcher:
         return next((w for w in self._watched.values() if w.user_id == user_id), None)
 
     async def deliver_pushed(self, user_id: str, posts: list[Post]) -> int:
-        """Posts X pushed for a watched user: each delivered once, in order, past the cursor only."""
+        """Posts X pushed for a watched user: each delivered once, whatever order X sent them in.
+
+        With a fleet, the stream holder has already put them on the feed; the instance holding the
+        user's lease commits them (another instance taking over reads its store), the rest just tell."""
         watched = self.watched_by_id(user_id)
         if watched is None or not watched.pushed:
             return 0
-        before = watched.delivered
-        await self._deliver(watched, [p for p in sorted(posts, key=lambda p: int(p.id)) if p.author_id == user_id])
-        return watched.delivered - before
+        mine = [p for p in posts if p.author_id == user_id]
+        return await self._accept_pushed(watched, mine, commit=self.fleet is None or watched.held)
 
     async def drop_deleted(self, user_id: str, post_id: str) -> bool:
         """X says the user deleted a post: it leaves the resource, and subscribers are told."""
@@ -462,7 +542,7 @@ class Watcher:
             return False
         kept = [p for p in watched.recent if p.id != post_id]
         watched.recent.clear()
-        watched.recent.extend(kept)
+        watched.recent.extend(kept)  # still in id order: nothing was added
         logger.info("newPost watcher: @%s deleted a post; it left the resource", watched.username)
         await self._tell_subscribers(watched)
         return True
@@ -495,18 +575,20 @@ class Watcher:
 
     # -- a fleet of instances ------------------------------------------------------------------
 
-    async def receive(self, key: str, posts: list[Post]) -> None:
-        """News from the instance polling this user: what it found, already committed to the store."""
+    async def receive(self, key: str, posts: list[Post], *, pushed: bool = False) -> None:
+        """News from another instance: from the one polling this user (already committed to the store),
+        or (`pushed`) what the fleet's stream holder read on X's activity stream, which the holder of
+        this user's lease commits here."""
         watched = self._watched.get(key.rpartition("|")[2])
         if watched is None or self._cursor_key(watched.username) != key:
             return
-        fresh = [p for p in posts if p.author_id == watched.user_id and timeline.newer(p.id, watched.cursor)]
-        if not fresh:
+        mine = [p for p in posts if p.author_id == watched.user_id]
+        if pushed:
+            await self._accept_pushed(watched, mine, commit=watched.held)
             return
-        watched.cursor = fresh[-1].id
-        watched.recent.extend(fresh)
-        watched.delivered += len(fresh)
-        await self._tell_subscribers(watched)
+        fresh = _news(watched, mine)
+        watched.advance(max((p.id for p in mine), key=int, default=None))
+        await self._tell(watched, fresh)
 
     async def keep_leases(self) -> None:
         """Renew the leases this instance holds and take over those whose holder went quiet."""
@@ -540,7 +622,8 @@ class Watcher:
                 # stored one is where polling resumes; nothing is repeated or skipped.
                 stored = await self._store.load_cursor(key)
                 if stored is not None and timeline.newer(stored, watched.cursor):
-                    watched.cursor = stored
+                    watched.seen |= await self._load_seen(Watched(watched.username, watched.user_id, stored))
+                    watched.advance(stored)
                 watched.next_due = self._clock()
                 logger.info("newPost watcher: now polling @%s for the fleet", watched.username)
                 self._wakeup.set()
@@ -610,6 +693,12 @@ class Watcher:
             delay = max(0.0, min(upcoming) - self._clock()) if upcoming else None
             with anyio.move_on_after(delay):
                 await self._wakeup.wait()
+
+
+def _news(watched: Watched, posts: list[Post]) -> list[Post]:
+    """The posts not delivered yet, once each, oldest first."""
+    unique = {p.id: p for p in posts if watched.is_news(p)}
+    return sorted(unique.values(), key=lambda p: int(p.id))
 
 
 def _iso(epoch: float) -> str:

@@ -17,6 +17,8 @@ DEFAULT_SCOPES = (
     "dm.read",
     "dm.write",
     "media.write",
+    # getBookmarks (reading toolset); asked for up front so choosing a toolset never needs a new login.
+    "bookmark.read",
     "offline.access",
 )
 _TIMEOUT = 30.0

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
@@ -161,6 +162,11 @@ class ActivityBook:
         self._next_id = getattr(self, "_next_id", 1_900_000_000_000_000_000)
         self.delivered: dict[str, int] = {}
         self.keepalive_seconds = KEEPALIVE_SECONDS
+        # consuming-streaming-data.mdx: "Posts are not delivered in sorted order, and duplicate messages
+        # may occur." With `shuffle` N > 1 each stream holds events until N are waiting (or the stream
+        # goes quiet for a keep-alive period) and sends them in a random order, seeded for repeatability.
+        self.shuffle = 0
+        self.shuffle_rng = random.Random(0)
         self._wake_all()
 
     # ---- app-only tokens ----------------------------------------------------------------------
@@ -376,4 +382,5 @@ class ActivityBook:
                 "events_delivered": dict(self.delivered),
                 "protected_user_ids": sorted(self.protected),
                 "keepalive_seconds": self.keepalive_seconds,
+                "shuffle": self.shuffle,
             }

@@ -1,9 +1,9 @@
 """The /_sandbox/ admin API: seed data, inspect state, inject faults, mint and expire tokens,
 move the clock, steer OAuth consent and count grants, register OAuth apps, switch the X plan, set
 the pay-per-use credit balance and the usage cap; for the X Activity API, mint the app's Bearer
-Token, mark users protected, see subscriptions, open streams and delivered events, and set the
-stream's keep-alive period. Unauthenticated on purpose — the sandbox only
-ever binds loopback."""
+Token, mark users protected, see subscriptions, open streams and delivered events, set the
+stream's keep-alive period, and have streams send events out of order (shuffle). Unauthenticated on
+purpose — the sandbox only ever binds loopback."""
 
 from __future__ import annotations
 
@@ -153,10 +153,20 @@ def routes(sandbox: Sandbox) -> list[Route]:
     @admin
     async def activity_settings(request: Request) -> Response:
         body = await _body(request)
-        keepalive = body.get("keepalive_seconds")
-        if not isinstance(keepalive, int | float) or isinstance(keepalive, bool) or keepalive <= 0:
-            raise _BadAdminRequest("keepalive_seconds must be a number of seconds above 0")
-        sandbox.activity.keepalive_seconds = float(keepalive)
+        unknown = sorted(set(body) - {"keepalive_seconds", "shuffle", "seed"})
+        if unknown or not body:
+            raise _BadAdminRequest("give keepalive_seconds, or shuffle (events per shuffled batch) and a seed")
+        if "keepalive_seconds" in body:
+            keepalive = body["keepalive_seconds"]
+            if not isinstance(keepalive, int | float) or isinstance(keepalive, bool) or keepalive <= 0:
+                raise _BadAdminRequest("keepalive_seconds must be a number of seconds above 0")
+            sandbox.activity.keepalive_seconds = float(keepalive)
+        if "shuffle" in body:
+            shuffle, seed = _int(body, "shuffle"), _int(body, "seed", 0)
+            if shuffle < 0:
+                raise _BadAdminRequest("shuffle must be >= 0 (0 or 1: in order)")
+            sandbox.activity.shuffle = shuffle
+            sandbox.activity.shuffle_rng.seed(seed)
         return JSONResponse(sandbox.activity.snapshot())
 
     async def cut_streams(request: Request) -> Response:

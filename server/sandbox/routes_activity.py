@@ -215,6 +215,8 @@ class _StreamEndpoint:
         # Live events start after what exists now; a backfill or start_time replays retained ones first.
         position = book.last_seq()
         pending: list[Event] = book.events_after(0, since=since, until=until) if since is not None else []
+        held: list[Event] = []  # waiting to be sent shuffled (ActivityBook.shuffle)
+        flushing = False  # the stream went quiet: what is held goes out as it is
         while True:
             if book.cuts != cuts:
                 return True
@@ -227,8 +229,20 @@ class _StreamEndpoint:
                     with anyio.move_on_after(book.keepalive_seconds) as idle:
                         await waker.event.wait()
                     if idle.cancelled_caught:
-                        await send({"type": "http.response.body", "body": _KEEPALIVE, "more_body": True})
+                        if held:
+                            pending, held, flushing = _shuffled(book, held), [], True
+                        else:
+                            await send({"type": "http.response.body", "body": _KEEPALIVE, "more_body": True})
+                    if not pending:
+                        continue
+            if book.shuffle > 1 and not flushing:
+                held.extend(pending)
+                position = max(position, *(e.seq for e in pending))
+                pending = []
+                if len(held) < book.shuffle:
                     continue
+                pending, held = _shuffled(book, held), []
+            flushing = False
             for event in pending:
                 position = max(position, event.seq)
                 if until is not None and event.at > until:
@@ -246,6 +260,12 @@ class _StreamEndpoint:
                 if fault == "stall":
                     await anyio.sleep_forever()
                 return True
+
+
+def _shuffled(book: ActivityBook, events: list[Event]) -> list[Event]:
+    with book._lock:
+        book.shuffle_rng.shuffle(events)
+    return events
 
 
 def _window(sandbox: Sandbox, request: Request) -> tuple[float | None, float | None]:

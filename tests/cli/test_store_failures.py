@@ -40,7 +40,7 @@ def closed_port() -> int:
         return sock.getsockname()[1]  # closed on leaving: nothing listens there
 
 
-@pytest.mark.parametrize("command", [("serve",), ("auth", "status"), ("auth", "logout")])
+@pytest.mark.parametrize("command", [("serve",), ("auth", "status"), ("auth", "logout"), ("audit",)])
 def test_an_unreachable_redis_is_one_line_and_exit_code_4(command: tuple[str, ...], closed_port: int):
     store = f"redis://127.0.0.1:{closed_port}/0"
     completed = _run(*command, "--store", store)

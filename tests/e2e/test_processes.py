@@ -142,9 +142,21 @@ def test_sandbox_command_prints_its_url_and_a_working_token():
 def test_demo_runs_every_tool_and_exits_zero():
     completed = subprocess.run([*XCOURIER, "demo"], capture_output=True, text=True, timeout=120, env=child_env())
     assert completed.returncode == 0, completed.stderr
+    out = completed.stdout
     for tool in SEED_TOOLS:
-        assert f"-> {tool} " in completed.stdout
-    assert "Demo finished" in completed.stdout
+        assert f"-> {tool} " in out
+    # Counted as the README counts them: five tools act on X, getNewPosts reads.
+    assert "five tools that act on X, and getNewPosts (read-only):" in out
+    assert "6 tools" not in out
+    # The instructions are wrapped for a terminal, not one 700-character line.
+    assert out.count("instructions: ") == 1 and max(len(line) for line in out.splitlines()) <= 160
+    assert "Subscribing to x://users/bob/posts" in out
+    assert "resource updated: x://users/bob/posts" in out
+    assert "the newest: 'Hello subscribers, bob here" in out
+    assert "Demo finished" in out
+    next_steps = out[out.index("Next steps:") :]
+    assert "xcourier connect vscode --sandbox" in next_steps and "xcourier auth login" in next_steps
+    assert "Traceback" not in completed.stderr and "Warning" not in completed.stderr
 
 
 def _node_client_ready() -> bool:

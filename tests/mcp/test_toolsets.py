@@ -143,10 +143,6 @@ def test_a_wrong_toolset_on_the_command_line_is_a_settings_error():
         _settings(["--toolsets", "posting,tweeting"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server/runtime.py tools_for() does not pass toolsets=settings.toolsets to select_tools yet",
-)
 async def test_the_runtime_exposes_the_toolsets_the_settings_name(sandbox):
     async with Runtime.open(Settings(sandbox=True, toolsets=("reading",)), sandbox_server=sandbox) as runtime:
         assert {spec.name for spec in runtime.tools} == READING

@@ -31,6 +31,18 @@ _TEMPLATES: list[tuple[str, re.Pattern[str], str]] = [
         ("POST", "/2/media/upload/initialize"),
         ("POST", "/2/media/upload/{id}/append"),
         ("POST", "/2/media/upload/{id}/finalize"),
+        ("DELETE", "/2/users/{id}/likes/{tweet_id}"),
+        ("DELETE", "/2/users/{id}/retweets/{source_tweet_id}"),
+        ("GET", "/2/tweets/{id}"),
+        ("GET", "/2/users/{id}/mentions"),
+        ("GET", "/2/users/{id}/bookmarks"),
+        ("POST", "/2/activity/subscriptions"),
+        ("GET", "/2/activity/subscriptions"),
+        ("DELETE", "/2/activity/subscriptions"),
+        ("PUT", "/2/activity/subscriptions/{subscription_id}"),
+        ("DELETE", "/2/activity/subscriptions/{subscription_id}"),
+        # Last: /2/users/me and /2/users/{id}/... match first.
+        ("GET", "/2/users/{id}"),
     ]
 ]
 

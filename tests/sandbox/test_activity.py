@@ -148,3 +148,22 @@ def test_deleted_posts_are_delivered_and_not_billed(sandbox_server, app, admin) 
     validate_event(events[0])
     # The delete itself cost Content: Manage; the event cost nothing.
     assert admin.get("/_sandbox/plan").json()["credits_usd"] == pytest.approx(1 - 0.005)
+
+
+def test_a_shuffled_stream_sends_every_event_once_out_of_order(sandbox_server, app, admin) -> None:
+    # consuming-streaming-data.mdx: "Posts are not delivered in sorted order". The admin switch makes
+    # the sandbox do so on purpose, seeded so the order repeats.
+    admin.post("/_sandbox/activity", json={"shuffle": 8, "seed": 3}).raise_for_status()
+    subscribe(app)
+    events, thread = read_events(sandbox_server, app, 8)
+    made = [admin.post("/_sandbox/posts", json={"username": "alice", "text": f"n{i}"}).json() for i in range(8)]
+    thread.join(10)
+    sent = [e["data"]["payload"]["id"] for e in events]
+    expected = [m["data"]["id"] for m in made]
+    assert sorted(sent) == sorted(expected) and sent != expected
+
+
+def test_the_shuffle_switch_refuses_what_it_does_not_know(admin) -> None:
+    answer = admin.post("/_sandbox/activity", json={"shuffle": -1})
+    assert answer.status_code == 400
+    assert admin.post("/_sandbox/activity", json={"order": "random"}).status_code == 400

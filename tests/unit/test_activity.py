@@ -17,8 +17,11 @@ from xcourier.tools.activity import (
     backfill_for,
     read_stream,
 )
+from xcourier.server import watcher as watcher_module
+from xcourier.server.watcher import Watched
 from xcourier.tools.client import StaticTokenProvider, XClient
 from xcourier.tools.errors import ForbiddenError, RateLimitedError, ServerError, TransportError
+from xcourier.tools.timeline import Post
 
 pytestmark = pytest.mark.anyio
 BASE = "https://api.x.com"
@@ -147,3 +150,24 @@ def test_backoff_follows_xs_disconnection_guide() -> None:
 def test_backfill_covers_gaps_up_to_five_minutes_only() -> None:
     assert backfill_for(0) == 1 and backfill_for(61) == 2 and backfill_for(300) == 5
     assert backfill_for(301) is None
+
+
+def _post(post_id: int) -> Post:
+    return Post(id=str(post_id), text="t", author_id="42")
+
+
+def test_a_watched_users_resource_keeps_the_newest_posts_in_id_order_however_they_came() -> None:
+    watched = Watched(username="u", user_id="42", cursor="1")
+    watched.remember([_post(i) for i in (40, 12, 33)])
+    watched.remember([_post(i) for i in range(100, 80, -1)])
+    assert [int(p.id) for p in watched.recent] == list(range(81, 101))
+
+
+def test_the_ids_delivered_above_the_cursor_are_bounded_and_the_cursor_passes_the_oldest(monkeypatch) -> None:
+    monkeypatch.setattr(watcher_module, "MAX_SEEN", 3)
+    watched = Watched(username="u", user_id="42", cursor="10")
+    watched.seen = {"11", "15", "12", "20", "30"}
+    assert watched.advance("5")  # backwards is refused; the bound still moves it up
+    assert watched.cursor == "12" and watched.seen == {"15", "20", "30"}
+    assert not watched.advance("11")
+    assert watched.cursor == "12"
