@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from . import __version__, resources
 from .argument_errors import clearer_argument_errors
-from .hosted.bridge import XBridge
-from .hosted.callers import CallerBinding
-from .hosted.http import auth_settings
-from .runtime import Runtime
 from .subscriptions import Subscriptions
+
+if TYPE_CHECKING:
+    from .hosted.bridge import XBridge
+    from .runtime import Runtime
 
 INSTRUCTIONS = (
     "xcourier acts on X (formerly Twitter) as the signed-in user: create and delete posts, like and "
@@ -33,16 +33,24 @@ def build_server(runtime: Runtime, *, hosted: XBridge | None = None, public_url:
     instructions = INSTRUCTIONS + (SANDBOX_INSTRUCTIONS if runtime.on_sandbox else "")
     # Our own bus, so the watcher can publish updates to 2026-07-28 listen streams.
     bus = InMemorySubscriptionBus()
+    auth = None
+    if hosted is not None and public_url:
+        # Hosted code is imported in hosted mode only: a local server (stdio, spawned per session) never pays for it.
+        from .hosted.http import auth_settings
+
+        auth = auth_settings(public_url)
     server: MCPServer = MCPServer(
         name="xcourier",
         title="xcourier (sandbox)" if runtime.on_sandbox else "xcourier",
         version=__version__,
         instructions=instructions,
         subscriptions=bus,
-        auth=auth_settings(public_url) if hosted is not None and public_url else None,
+        auth=auth,
         auth_server_provider=hosted,
     )
     if runtime.tenants is not None:
+        from .hosted.callers import CallerBinding
+
         # Outermost of ours: the caller is known before any tool, resource or subscription runs.
         server.middleware.append(CallerBinding(runtime.tenants))
     for spec in runtime.tools:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -25,11 +25,16 @@ logger = logging.getLogger("xcourier.fleet")
 
 DEFAULT_LEASE_TTL = 15.0
 
-Receiver = Callable[[str, list[Post]], Awaitable[None]]
+
+class Receiver(Protocol):
+    """Takes another instance's news: `pushed` when the posts came from X's activity stream (in any
+    order, not yet committed) rather than from a poll."""
+
+    def __call__(self, key: str, posts: list[Post], *, pushed: bool = False) -> Awaitable[None]: ...
 
 
 class UpdateFeed(Protocol):
-    async def publish(self, key: str, posts: Sequence[Post]) -> None: ...
+    async def publish(self, key: str, posts: Sequence[Post], *, pushed: bool = False) -> None: ...
 
     async def run(self, receive: Receiver, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
         """Hand every other instance's news to `receive` until cancelled; started once subscribed."""
@@ -58,9 +63,17 @@ class Fleet:
     async def release(self, key: str) -> None:
         await self._store.release_lease(f"watch|{key}", self.instance)
 
-    async def publish(self, key: str, posts: Sequence[Post]) -> None:
+    async def vacant(self, key: str) -> bool:
+        """Nobody in the fleet holds the user's lease, so nobody watches them (a brief probe hold)."""
+        probe = f"{self.instance}-probe"
+        if not await self._store.hold_lease(f"watch|{key}", probe, 1.0):
+            return False
+        await self._store.release_lease(f"watch|{key}", probe)
+        return True
+
+    async def publish(self, key: str, posts: Sequence[Post], *, pushed: bool = False) -> None:
         if self.feed is not None:
-            await self.feed.publish(key, posts)
+            await self.feed.publish(key, posts, pushed=pushed)
 
 
 class RedisFeed:
@@ -78,8 +91,11 @@ class RedisFeed:
         self._fernet = fernet_for(key) if key else None
         self._channel = channel
 
-    async def publish(self, key: str, posts: Sequence[Post]) -> None:
-        message = json.dumps({"from": self._instance, "key": key, "posts": [p.model_dump(mode="json") for p in posts]})
+    async def publish(self, key: str, posts: Sequence[Post], *, pushed: bool = False) -> None:
+        news: dict[str, Any] = {"from": self._instance, "key": key, "posts": [p.model_dump(mode="json") for p in posts]}
+        if pushed:
+            news["pushed"] = True
+        message = json.dumps(news)
         if self._fernet is not None:
             message = self._fernet.encrypt(message.encode()).decode()
         await self._redis.publish(self._channel, message)
@@ -115,7 +131,11 @@ class RedisFeed:
             news = json.loads(data)
             if news.get("from") == self._instance:
                 return
-            await receive(str(news["key"]), [Post.model_validate(p) for p in news["posts"]])
+            posts = [Post.model_validate(p) for p in news["posts"]]
+            if news.get("pushed") is True:
+                await receive(str(news["key"]), posts, pushed=True)
+            else:
+                await receive(str(news["key"]), posts)
         except Exception:
             logger.warning("fleet: ignored a news message that is not from this fleet (bad seal or shape)")
 

@@ -15,6 +15,18 @@ a backfill's overlap, or a post both read in the catch-up and pushed, is deliver
 Where X won't push a user, the watcher polls them and says why: a protected account (X never
 delivers its posts), the subscription limit (1,500 per app on self-serve plans), or X refusing
 the subscription. While --daily-budget is used up the stream is closed (X bills each event).
+
+With a fleet (hosted mode, server/fleet.py) X still gets one stream per app: the instance holding
+the fleet's stream lease streams, renews the lease every third of its TTL and records when the
+stream last showed signs of life; when it dies another instance takes the lease once it lapses and
+reconnects with a backfill reaching back to that moment (or catches up from the timelines when
+that is longer than X keeps). The holder puts each post on the fleet's sealed feed before telling
+its own subscribers; every instance delivers it once (the watcher drops what it already has) and
+the instance holding that user's lease commits it. Subscriptions are the fleet's, not an
+instance's: one per user and event type, tagged `xcourier:fleet/<username>`; an instance that
+finds one already there (X answers 409, or it is listed) uses it. Nobody deletes one when its
+last local subscriber leaves: the stream holder's sweep deletes the fleet's subscriptions whose
+user nobody in the fleet has watched (no lease) for two sweeps running, and duplicates a race made.
 """
 
 from __future__ import annotations
@@ -41,6 +53,7 @@ from .audit import Meter
 from .auth.store import TokenStore
 
 if TYPE_CHECKING:
+    from .fleet import Fleet
     from .watcher import Budget, Watcher
 
 logger = logging.getLogger("xcourier.push")
@@ -52,6 +65,11 @@ _ORPHAN_GRACE = 120.0
 # A reconnect's backfill reaches this much further back than the gap: what X had not yet sent when
 # the connection went quiet.
 _GAP_MARGIN = 15.0
+FLEET_TAG = TAG_PREFIX + "fleet/"
+_STREAM_LEASE = "xcourier-xaa-stream"
+_STREAM_RECORD = "xaa-stream"
+_SWEEP_EVERY = 60.0
+_CONFLICT = 409
 
 
 @dataclass
@@ -79,6 +97,7 @@ class PushSource:
         backoff: Backoff | None = None,
         stall_timeout: float | None = None,
         instance: str | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         self._client = client
         self._watcher = watcher
@@ -92,8 +111,14 @@ class PushSource:
         self._sleep = sleep or activity.default_sleep
         self._backoff = backoff or Backoff()
         self.stall_timeout = stall_timeout or activity.DEFAULT_STALL_TIMEOUT
-        self.instance = instance or secrets.token_hex(6)
+        self._fleet = fleet
+        self.instance = fleet.instance if fleet is not None else instance or secrets.token_hex(6)
         self.tag = TAG_PREFIX + self.instance
+        self.holds_stream = False  # with a fleet: this instance holds the fleet's stream lease
+        self.takeovers = 0
+        self._vacant: set[str] = set()  # fleet users nobody held a lease on at the last sweep
+        self._swept_at = 0.0
+        self.took_over_after: float | None = None
         self._users: dict[str, _UserPush] = {}
         self._orphans: dict[tuple[str, str], str] = {}  # (user id, event type) -> subscription id
         self._orphans_found_at = 0.0
@@ -115,7 +140,8 @@ class PushSource:
         if self.gave_up is not None:
             return self.gave_up
         async with self._lock:
-            await self._reconcile_once()
+            if self._fleet is None:
+                await self._reconcile_once()
             try:
                 protected = await self._client.protected(user_id)
             except XError as exc:
@@ -124,12 +150,29 @@ class PushSource:
                 return "a protected account: X never pushes its posts"
             push = _UserPush(username)
             try:
-                push.subscriptions[activity.POST_CREATE] = await self._subscribe(user_id, activity.POST_CREATE)
+                push.subscriptions[activity.POST_CREATE] = await self._subscribe(
+                    user_id, activity.POST_CREATE, username
+                )
+            except ForbiddenError as exc:
+                # Past the limit (1,500 per app on self-serve): a user's post.create matters more than
+                # another's post.delete, so one of those makes room (then that resource keeps a deleted
+                # post until newer ones push it out, as when polling).
+                if not await self._make_room():
+                    logger.warning("push: X refused a post.create subscription for @%s: %s", username, exc.message)
+                    return f"X refused a push subscription ({exc.message})"
+                try:
+                    push.subscriptions[activity.POST_CREATE] = await self._subscribe(
+                        user_id, activity.POST_CREATE, username
+                    )
+                except XError as again:
+                    return f"X refused a push subscription ({again.message})"
             except XError as exc:
                 logger.warning("push: X refused a post.create subscription for @%s: %s", username, exc.message)
                 return f"X refused a push subscription ({exc.message})"
             try:
-                push.subscriptions[activity.POST_DELETE] = await self._subscribe(user_id, activity.POST_DELETE)
+                push.subscriptions[activity.POST_DELETE] = await self._subscribe(
+                    user_id, activity.POST_DELETE, username
+                )
             except XError as exc:
                 # post.create is what newPost needs; without post.delete a deleted post stays in the
                 # resource until newer ones push it out, as when polling.
@@ -138,7 +181,9 @@ class PushSource:
         self._wanted.set()
         return None
 
-    async def _subscribe(self, user_id: str, event_type: str) -> str:
+    async def _subscribe(self, user_id: str, event_type: str, username: str) -> str:
+        if self._fleet is not None:
+            return await self._fleet_subscription(user_id, event_type, username)
         orphan = self._orphans.pop((user_id, event_type), None)
         if orphan is not None:
             try:
@@ -149,6 +194,40 @@ class PushSource:
                 logger.info("push: could not adopt subscription %s (%s); making a new one", orphan, exc.message)
         return (await self._client.create(event_type, user_id, self.tag)).subscription_id
 
+    async def _make_room(self) -> bool:
+        """Give up the newest user's post.delete subscription; False if there is none (or X refuses)."""
+        if self._fleet is not None:
+            return False  # the fleet's subscriptions are shared; another instance may rely on that one
+        for push in reversed(self._users.values()):
+            subscription_id = push.subscriptions.get(activity.POST_DELETE)
+            if subscription_id is None:
+                continue
+            try:
+                await self._client.delete(subscription_id)
+            except XError as exc:
+                logger.warning("push: could not delete a post.delete subscription to make room: %s", exc.message)
+                return False
+            del push.subscriptions[activity.POST_DELETE]
+            logger.info("push: at X's subscription limit: @%s's post.delete subscription made room", push.username)
+            return True
+        return False
+
+    async def _fleet_subscription(self, user_id: str, event_type: str, username: str) -> str:
+        """The fleet's subscription for the user: made here, or the one another instance made."""
+        tag = FLEET_TAG + username.lower()
+        try:
+            return (await self._client.create(event_type, user_id, tag)).subscription_id
+        except XError as exc:
+            if exc.status != _CONFLICT:
+                raise
+        # Inferred: X documents no answer to a repeated subscription; the sandbox answers 409. Either
+        # way, the one already there is listed.
+        for subscription in await self._client.list_all():
+            same = subscription.filter.user_id == user_id and subscription.event_type == event_type
+            if same and (subscription.tag or "").startswith(TAG_PREFIX):
+                return subscription.subscription_id
+        raise XError(f"X says a {event_type} subscription for user {user_id} exists but does not list it.")
+
     async def armed(self, user_id: str) -> None:
         push = self._users.get(user_id)
         if push is None:
@@ -156,13 +235,15 @@ class PushSource:
         push.armed = True
         pending, push.pending = push.pending, []
         for event in pending:
-            await self._apply(event)
+            await self._apply_here(user_id, event)
 
     async def unwatch(self, user_id: str) -> None:
         async with self._lock:
             push = self._users.pop(user_id, None)
             if push is None:
                 return
+            if self._fleet is not None:
+                return  # the fleet's: others may watch the user; the stream holder's sweep deletes it
             for event_type, subscription_id in push.subscriptions.items():
                 try:
                     await self._client.delete(subscription_id)
@@ -229,7 +310,13 @@ class PushSource:
             await anyio.sleep(_RENEW_EVERY)  # the renewal period, not a synchronisation
 
     async def aclose(self) -> None:
-        """On a clean shutdown: delete this instance's subscriptions (X bills events nobody reads)."""
+        """On a clean shutdown: delete this instance's subscriptions (X bills events nobody reads); with a
+        fleet, hand the stream to another instance now rather than after the lease's TTL."""
+        if self._fleet is not None:
+            if self.holds_stream:
+                with anyio.move_on_after(10):
+                    await self._store.release_lease(_STREAM_LEASE, self.instance)
+            return
         with anyio.move_on_after(10):
             for user_id in list(self._users):
                 await self.unwatch(user_id)
@@ -244,6 +331,101 @@ class PushSource:
 
     async def run(self) -> None:
         """Hold the app's one stream while anyone is pushed: reconnect, backfill, catch up after gaps."""
+        if self._fleet is not None:
+            await self._run_fleet(self._fleet)
+        else:
+            await self._stream()
+
+    # -- one stream for a fleet ----------------------------------------------------------------------
+
+    async def _run_fleet(self, fleet: Fleet) -> None:
+        """Stream while this instance holds the fleet's stream lease; otherwise stand by to take it."""
+        period = fleet.lease_ttl / 3
+        self._wanted.set()  # the holder streams for every instance's users, not only its own
+        while self.gave_up is None:
+            if not await self._take_stream(fleet):
+                self.state = "standby"
+                await anyio.sleep(period)  # the lease's renewal period, not a synchronisation
+                continue
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._keep_stream, fleet, tasks.cancel_scope)
+                await self._stream()
+                tasks.cancel_scope.cancel()
+            self.holds_stream = False
+
+    async def _take_stream(self, fleet: Fleet) -> bool:
+        try:
+            if not await self._store.hold_lease(_STREAM_LEASE, self.instance, fleet.lease_ttl):
+                return False
+            record = await self._store.get_record(_STREAM_RECORD, _STREAM_LEASE)
+        except Exception:
+            logger.exception("push: could not reach the store for the stream lease; trying again")
+            return False
+        alive, renewed = (record.get("alive"), record.get("renewed")) if record else (None, None)
+        # The backfill reaches back to the last thing the previous holder's stream sent.
+        self.last_alive = float(alive) if isinstance(alive, int | float) else None
+        self.holds_stream = True
+        self.takeovers += 1
+        # How long the fleet was without a holder: since the previous one last renewed the lease.
+        self.took_over_after = self._clock() - float(renewed) if isinstance(renewed, int | float) else None
+        logger.info(
+            "push: this instance holds the fleet's activity stream now (the last holder renewed %s)",
+            f"{self.took_over_after:.1f} s ago" if self.took_over_after is not None else "never",
+        )
+        return True
+
+    async def _keep_stream(self, fleet: Fleet, stream: anyio.CancelScope) -> None:
+        while True:
+            await anyio.sleep(fleet.lease_ttl / 3)  # the renewal period, not a synchronisation
+            try:
+                held = await self._store.hold_lease(_STREAM_LEASE, self.instance, fleet.lease_ttl)
+                if held:
+                    now = self._clock()
+                    alive = {"alive": self.last_alive or now, "renewed": now}
+                    await self._store.put_record(_STREAM_RECORD, _STREAM_LEASE, alive, 24 * 3600.0)
+            except Exception:
+                logger.exception("push: could not renew the stream lease; trying again")
+                continue
+            if not held:
+                logger.warning("push: lost the fleet's activity stream lease; another instance streams")
+                stream.cancel()
+                return
+            if self._clock() - self._swept_at >= _SWEEP_EVERY:
+                self._swept_at = self._clock()
+                try:
+                    await self._sweep(fleet)
+                except Exception:
+                    logger.exception("push: sweeping the fleet's subscriptions failed; trying again later")
+
+    async def _sweep(self, fleet: Fleet) -> None:
+        """Delete the fleet's subscriptions nobody in the fleet watches any more, and duplicates."""
+        mine: dict[tuple[str, str], list[activity.Subscription]] = {}
+        for subscription in await self._client.list_all():
+            tag, user_id = subscription.tag or "", subscription.filter.user_id
+            if tag.startswith(FLEET_TAG) and user_id is not None:
+                mine.setdefault((user_id, subscription.event_type or ""), []).append(subscription)
+        users: dict[str, tuple[str, list[str]]] = {}
+        for (user_id, _), found in mine.items():
+            found.sort(key=lambda s: int(s.subscription_id))
+            for duplicate in found[1:]:
+                await self._delete_quietly(duplicate.subscription_id)
+            username = (found[0].tag or "").removeprefix(FLEET_TAG)
+            users.setdefault(user_id, (username, []))[1].append(found[0].subscription_id)
+        vacant: set[str] = set()
+        for user_id, (username, ids) in users.items():
+            if not await fleet.vacant(self._watcher.cursor_key(username)):
+                continue
+            if user_id not in self._vacant:
+                vacant.add(user_id)  # once more before deleting: a subscriber may be arriving now
+                continue
+            logger.info("push: nobody in the fleet watches @%s any more; deleting its subscriptions", username)
+            for subscription_id in ids:
+                await self._delete_quietly(subscription_id)
+        self._vacant = vacant
+
+    # -- the stream ------------------------------------------------------------------------------
+
+    async def _stream(self) -> None:
         while True:
             await self._wanted.wait()
             if self.gave_up is not None:
@@ -324,24 +506,53 @@ class PushSource:
     async def _apply(self, event: ActivityEvent) -> None:
         user_id = event.filter.user_id or str(event.payload.get("author_id") or "")
         push = self._users.get(user_id)
-        if push is None:
+        tag = event.tag or ""
+        if self._fleet is not None and tag.startswith(FLEET_TAG):
+            await self._fan_out(event, user_id, tag.removeprefix(FLEET_TAG))
+        elif push is None:
             return  # not ours (another subscription of the app), or unwatched meanwhile
+        if push is None:
+            return
         if not push.armed:
             push.pending.append(event)
             return
+        await self._apply_here(user_id, event)
+
+    async def _fan_out(self, event: ActivityEvent, user_id: str, username: str) -> None:
+        """The stream holder's part: bill the event and put the post on the feed for every instance,
+        before telling anyone here (a holder killed in between leaves it to the backfill of the next)."""
+        assert self._fleet is not None
         self.events += 1
+        post = self._post(event, user_id)
+        if post is None:
+            return
+        if self._meter is not None:
+            await self._meter.events(activity.POST_CREATE, [post.id], "newPost push")
+        await self._fleet.publish(self._watcher.cursor_key(username), [post], pushed=True)
+
+    async def _apply_here(self, user_id: str, event: ActivityEvent) -> None:
+        if self._fleet is None:
+            self.events += 1
         post_id = str(event.payload.get("id") or "")
         if event.event_type == activity.POST_CREATE:
-            try:
-                post = Post.model_validate({"author_id": user_id, **event.payload})
-            except ValueError:
-                logger.warning("push: skipped a post.create event without a usable post")
+            post = self._post(event, user_id)
+            if post is None:
                 return
-            if self._meter is not None:
+            if self._meter is not None and self._fleet is None:
                 await self._meter.events(activity.POST_CREATE, [post.id], "newPost push")
             await self._watcher.deliver_pushed(user_id, [post])
         elif event.event_type == activity.POST_DELETE and post_id:
             await self._watcher.drop_deleted(user_id, post_id)
+
+    @staticmethod
+    def _post(event: ActivityEvent, user_id: str) -> Post | None:
+        if event.event_type != activity.POST_CREATE:
+            return None
+        try:
+            return Post.model_validate({"author_id": user_id, **event.payload})
+        except ValueError:
+            logger.warning("push: skipped a post.create event without a usable post")
+            return None
 
     def status(self) -> dict[str, Any]:
         return {
@@ -352,6 +563,15 @@ class PushSource:
             "connections": self.connections,
             "events": self.events,
             "pushed_users": len(self._users),
+            **(
+                {
+                    "holds_fleet_stream": self.holds_stream,
+                    "takeovers": self.takeovers,
+                    "took_over_after_seconds": None if self.took_over_after is None else round(self.took_over_after, 3),
+                }
+                if self._fleet is not None
+                else {}
+            ),
         }
 
 

@@ -27,6 +27,7 @@ from .watcher import Watcher
 if TYPE_CHECKING:
     from xcourier.tools.activity import Backoff, Sleep
 
+    from .fleet import Fleet
     from .hosted.tenants import Tenants
     from .push import PushSource
     from .sandbox import Sandbox, SandboxServer
@@ -241,7 +242,7 @@ class Runtime:
         )
         push = None
         if run_push if run_push is not None else run_watcher:
-            push = await _push_source(
+            push = await push_source(
                 settings, base_url, store, watcher, meter, guards, sandbox_server, clock, push_options or PushOptions()
             )
         tools = tools_for(settings)
@@ -278,7 +279,7 @@ class Runtime:
                 sandbox_server.stop()
 
 
-async def _push_source(
+async def push_source(
     settings: Settings,
     base_url: str,
     store: TokenStore,
@@ -288,8 +289,10 @@ async def _push_source(
     sandbox_server: SandboxServer | None,
     clock: Callable[[], float],
     options: PushOptions,
+    fleet: Fleet | None = None,
 ) -> PushSource | None:
-    """X pushes new posts when --watch auto (the default) and the X app's Bearer Token is known."""
+    """X pushes new posts when --watch auto (the default) and the X app's Bearer Token is known
+    (hosted: one stream for the `fleet`)."""
     if settings.watch == "poll":
         return None
     if sandbox_server is not None:
@@ -326,6 +329,7 @@ async def _push_source(
         sleep=options.sleep,
         backoff=options.backoff,
         stall_timeout=options.stall_timeout,
+        fleet=fleet,
     )
     push.transports = (app, http)
     logger.info("newPost: X pushes new posts (X Activity API); users it won't push are polled")

@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import socket
 import sys
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from .app import build_server
@@ -18,13 +19,25 @@ logger = logging.getLogger("xcourier")
 async def serve(settings: Settings) -> None:
     if settings.auth == "x":
         await _reach_store(settings)
-    async with Runtime.open(settings) as runtime:
+    async with open_runtime(settings) as runtime:
         if not runtime.on_sandbox:
             runtime.api_on_sandbox = await is_xcourier_sandbox(_api_base_url(runtime, settings))
         if settings.transport == "stdio":
             await build_server(runtime).run_stdio_async()
         else:
             await _serve_http(runtime, settings)
+
+
+def open_runtime(settings: Settings) -> AbstractAsyncContextManager[Runtime]:
+    """The composition root's choice: hosted mode (many signed-in users) or a local server (one account).
+
+    Made here, so the runtime never imports hosted code, and hosted code is imported in hosted mode only.
+    """
+    if settings.auth == "x":
+        from .hosted.runtime import open_hosted
+
+        return open_hosted(settings)
+    return Runtime.open(settings)
 
 
 def _api_base_url(runtime: Runtime, settings: Settings) -> str:

@@ -273,7 +273,11 @@ def _created(result: CreatePostResult) -> str:
 
 
 _POST_TEXT_DOC = "The text of the post: up to 280 weighted characters (links count 23, emoji 2)."
-_POST_MEDIA_DOC = f"Images to attach: up to {MAX_POST_IMAGES} JPEG, PNG or WEBP images (5 MB each), or one GIF (15 MB)."
+_POST_MEDIA_DOC = (
+    f"Media to attach: up to {MAX_POST_IMAGES} JPEG, PNG or WEBP images (5 MB each), or one GIF (15 MB), or one "
+    "MP4/MOV video (512 MB; uploaded in chunks and processed by X before the post is made, with progress "
+    "notifications)."
+)
 
 
 def _create_post_call(
@@ -619,7 +623,9 @@ def send_direct_message(runtime: "Runtime", spec: "ToolSpec") -> Handler:
         media: Annotated[
             list[FileEntry] | None,
             Field(
-                description="One image or GIF to attach (X takes one attachment per message).",
+                description=(
+                    "One image, GIF or MP4/MOV video (512 MB) to attach (X takes one attachment per message)."
+                ),
                 json_schema_extra={"maxItems": MAX_DM_ATTACHMENTS},
             ),
         ] = None,

@@ -296,6 +296,10 @@ class Watcher:
     def _cursor_key(self, username: str) -> str:
         return f"{self._scope}|{username.lower()}"
 
+    def cursor_key(self, username: str) -> str:
+        """The user's key in the store and on the fleet's feed (the push source fans out under it)."""
+        return self._cursor_key(username)
+
     async def _load_seen(self, watched: Watched) -> set[str]:
         record = await self._store.get_record(SEEN_RECORD, self._cursor_key(watched.username))
         ids = record.get("ids") if record else None

@@ -12,7 +12,8 @@ a URL is treated as hostile:
   header and TLS SNI keep the name), so DNS cannot answer differently a second time (rebinding);
 - redirects are followed by hand, at most MAX_REDIRECTS, each target checked like the first URL;
 - the body is streamed and reading stops as soon as it passes the size cap; one timeout covers
-  the whole fetch, redirects included.
+  the whole fetch, redirects included, stretched for a large cap (a video) to what the cap takes
+  at MIN_FETCH_RATE, so a 512 MB video is not cut off at 20 s yet a stalled host still ends.
 
 An operator may name hosts in `allowed_hosts` (exact names, e.g. an intranet image server, or
 127.0.0.1 in tests): those skip the address check, nothing else.
@@ -24,6 +25,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Protocol
 
 import anyio
 import httpx
@@ -33,7 +35,11 @@ from .errors import InvalidInputError
 MAX_REDIRECTS = 3
 DEFAULT_FETCH_TIMEOUT = 20.0  # seconds for the whole fetch, redirects included
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_ACCEPT = "image/*, video/mp4, video/quicktime"
 _MB = 1024 * 1024
+# The slowest delivery a large file is given time for: the fetch may last cap / MIN_FETCH_RATE
+# seconds when that is longer than the timeout (512 MB at 1 MB/s: about 8.5 minutes).
+MIN_FETCH_RATE = 1 * _MB
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -43,6 +49,13 @@ Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 
 # Decides the size cap once the first bytes are in: the caller knows which types have which limit.
 SizeCap = Callable[[bytes], int]
+
+
+class Sink(Protocol):
+    """Where a streamed body goes, chunk by chunk: memory for images, a temporary file for a video."""
+
+    async def write(self, chunk: bytes) -> None: ...
+
 
 # Enough bytes to recognise every supported type by its magic number (WEBP needs 12).
 SNIFF_BYTES = 16
@@ -141,22 +154,42 @@ class RemoteFetcher:
 
     async def fetch(self, url: str, label: str, cap: SizeCap) -> bytes:
         """The body of `url`, at most `cap(first bytes)` bytes long."""
-        first_host = _host_of(url)
-        try:
-            with anyio.fail_after(self.timeout):
-                if self._http is not None:
-                    return await self._follow(self._http, url, label, cap)
-                # No shared client: a short-lived one that ignores proxy variables, since a proxy
-                # would connect on our behalf to whatever the name means to it, undoing the pin.
-                async with httpx.AsyncClient(trust_env=False, timeout=self.timeout) as http:
-                    return await self._follow(http, url, label, cap)
-        except TimeoutError:
-            raise UnreachableError(
-                f"{label}: {first_host} did not deliver the image within {self.timeout:g} s; "
-                "try another URL or attach the file another way."
-            ) from None
+        sink = _MemorySink()
+        await self.fetch_into(url, label, cap, sink)
+        return b"".join(sink.chunks)
 
-    async def _follow(self, http: httpx.AsyncClient, url: str, label: str, cap: SizeCap) -> bytes:
+    async def fetch_into(self, url: str, label: str, cap: SizeCap, sink: Sink) -> int:
+        """Stream the body of `url` into `sink`, at most `cap(first bytes)` bytes; returns its size.
+
+        Nothing larger than the cap is ever held: a declared Content-Length over it is refused
+        before the body is read, and reading stops at the first byte past it.
+        """
+        first_host = _host_of(url)
+        started = anyio.current_time()
+        scope = anyio.CancelScope(deadline=started + self.timeout)
+
+        def stretch(limit: int) -> None:
+            # Once the cap is known, the fetch gets the time that many bytes take at MIN_FETCH_RATE.
+            scope.deadline = max(scope.deadline, started + limit / MIN_FETCH_RATE)
+
+        with scope:
+            if self._http is not None:
+                return await self._follow(self._http, url, label, cap, sink, stretch)
+            # No shared client: a short-lived one that ignores proxy variables, since a proxy
+            # would connect on our behalf to whatever the name means to it, undoing the pin.
+            async with httpx.AsyncClient(trust_env=False, timeout=self.timeout) as http:
+                return await self._follow(http, url, label, cap, sink, stretch)
+        if scope.cancelled_caught:
+            allowed = scope.deadline - started
+            raise UnreachableError(
+                f"{label}: {first_host} did not deliver the file within {allowed:g} s; "
+                "try another URL or attach the file another way."
+            )
+        raise AssertionError("unreachable: the scope returns, raises or is cancelled")  # pragma: no cover
+
+    async def _follow(
+        self, http: httpx.AsyncClient, url: str, label: str, cap: SizeCap, sink: Sink, on_limit: Callable[[int], None]
+    ) -> int:
         current = self._parse(url, label)
         for hop in range(self.max_redirects + 1):
             address = await self._checked_address(current, label)
@@ -165,23 +198,23 @@ class RemoteFetcher:
                 response = await http.send(request, stream=True, follow_redirects=False)
             except httpx.HTTPError as exc:
                 raise UnreachableError(
-                    f"{label}: could not fetch the image from {current.host} ({type(exc).__name__})."
+                    f"{label}: could not fetch the file from {current.host} ({type(exc).__name__})."
                 ) from None
             try:
                 if response.status_code in _REDIRECT_STATUSES and "location" in response.headers:
                     if hop == self.max_redirects:
                         raise InvalidInputError(
                             f"{label}: {current.host} led through more than {self.max_redirects} redirects; "
-                            "refusing to follow further. Link the image itself."
+                            "refusing to follow further. Link the file itself."
                         )
                     # Relative to the URL as the user wrote it (the host name), not the pinned IP.
                     current = self._parse(str(current.join(response.headers["location"])), label)
                     continue
                 if not response.is_success:
                     raise InvalidInputError(
-                        f"{label}: {current.host} answered HTTP {response.status_code} for the image URL."
+                        f"{label}: {current.host} answered HTTP {response.status_code} for the media URL."
                     )
-                return await _read_capped(response, current.host, label, cap)
+                return await _stream_capped(response, current.host, label, cap, sink, on_limit)
             finally:
                 await response.aclose()
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
@@ -248,13 +281,23 @@ class RemoteFetcher:
             "GET",
             url.copy_with(host=address),
             # identity: the cap counts the bytes that arrive; a compressed body could inflate far past it.
-            headers={"Host": host_header, "Accept": "image/*", "Accept-Encoding": "identity"},
+            headers={"Host": host_header, "Accept": _ACCEPT, "Accept-Encoding": "identity"},
             extensions=extensions,
         )
 
 
-async def _read_capped(response: httpx.Response, host: str, label: str, cap: SizeCap) -> bytes:
-    """Read the body, stopping as soon as it passes the cap the first bytes imply."""
+class _MemorySink:
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    async def write(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+
+
+async def _stream_capped(
+    response: httpx.Response, host: str, label: str, cap: SizeCap, sink: Sink, on_limit: Callable[[int], None]
+) -> int:
+    """Pass the body to `sink`, stopping as soon as it passes the cap the first bytes imply."""
     declared = response.headers.get("content-length")
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
@@ -262,24 +305,30 @@ async def _read_capped(response: httpx.Response, host: str, label: str, cap: Siz
             f"{label}: {host} sent the file {encoding}-compressed although it was asked not to; "
             "compressed bodies are refused because they could inflate past the size limit."
         )
-    chunks: list[bytes] = []
+    head = b""  # the first bytes, kept until the type (and so the cap) is known
     received = 0
     limit: int | None = None
     # Non-identity encodings are refused above, so these are the bytes as they arrived.
     async for chunk in response.aiter_bytes():
-        chunks.append(chunk)
         received += len(chunk)
-        if limit is None and received >= SNIFF_BYTES:
-            limit = cap(b"".join(chunks)[:SNIFF_BYTES])
+        if limit is None:
+            head += chunk
+            if len(head) < SNIFF_BYTES:
+                continue
+            limit = cap(head[:SNIFF_BYTES])
+            on_limit(limit)
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 raise _over_cap(label, host, limit, declared=int(declared))
-        if limit is not None and received > limit:
+            chunk, head = head, b""
+        if received > limit:
             raise _over_cap(label, host, limit)
-    content = b"".join(chunks)
-    limit = cap(content[:SNIFF_BYTES]) if limit is None else limit
-    if len(content) > limit:
-        raise _over_cap(label, host, limit)
-    return content
+        await sink.write(chunk)
+    if limit is None:  # a body shorter than SNIFF_BYTES
+        if received > cap(head):
+            raise _over_cap(label, host, cap(head))
+        if head:
+            await sink.write(head)
+    return received
 
 
 def _over_cap(label: str, host: str, limit: int, declared: int | None = None) -> InvalidInputError:

@@ -48,11 +48,12 @@ async def send_direct_message(
 ) -> SendDirectMessageResult:
     """POST /2/dm_conversations/with/{participant_id}/messages. Never retried blindly."""
     prepared = await prepare_message(loader, username, text, media)
-    images = prepared.attachments
+    attachments = prepared.attachments
     recipient = await users.by_username(prepared.username)
     body: dict[str, object] = {"text": prepared.text}
-    if images:
-        media_ids = await upload_all(client, images, "dm", progress=progress)
+    if attachments:
+        # A video is uploaded as dm_video and processed by X before the message is sent.
+        media_ids = await upload_all(client, attachments, "dm", progress=progress)
         body["attachments"] = [{"media_id": media_id} for media_id in media_ids]
     try:
         response = await client.request(

@@ -25,11 +25,12 @@ class FileEntry(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     url: str = Field(
-        description="Where the image or GIF is: an https URL, a data: URI (data:image/png;base64,...), or a local "
-        "file path / file:// URL under a directory the server allows (--media-root)."
+        description="Where the image, GIF or video is: an https URL, a data: URI (data:image/png;base64,...), or "
+        "a local file path / file:// URL under a directory the server allows (--media-root). For a large video a "
+        "local file or a URL is best: it is read in segments, never whole."
     )
-    extension: str | None = Field(default=None, description="File extension hint, e.g. 'png'.")
-    mimeType: str | None = Field(default=None, description="MIME type hint, e.g. 'image/png'.")
+    extension: str | None = Field(default=None, description="File extension hint, e.g. 'png' or 'mp4'.")
+    mimeType: str | None = Field(default=None, description="MIME type hint, e.g. 'image/png' or 'video/mp4'.")
     name: str | None = Field(default=None, description="File name, used in messages only.")
 
 
@@ -108,7 +109,8 @@ class ThreadPost(BaseModel):
     )
     media: list[FileEntry] | None = Field(
         default=None,
-        description="Images to attach: up to 4 JPEG, PNG or WEBP images (5 MB each), or one GIF (15 MB).",
+        description="Media to attach: up to 4 JPEG, PNG or WEBP images (5 MB each), or one GIF (15 MB), or one "
+        "MP4/MOV video (512 MB).",
         json_schema_extra={"maxItems": 4},
     )
 

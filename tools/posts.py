@@ -252,7 +252,8 @@ async def create_post(
     progress: ProgressCallback | None = None,
     users: UserDirectory | None = None,
 ) -> CreatePostResult:
-    """POST /2/tweets, uploading any images first. Never retried blindly (see _recover).
+    """POST /2/tweets, uploading any media first (a video also waits for X to process it). Never retried
+    blindly (see _recover).
 
     X unreachable (NotSentError): nothing was sent, and that is what is raised; there is nothing to
     look for on the account.

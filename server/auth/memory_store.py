@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 
-from .store import check_lease_ttl
+from .store_base import check_cursors, check_lease_ttl, cursor_keys
 from .tokenset import TokenSet
 
 _SWEEP_MIN = 64  # records kept before expired ones are first swept out
@@ -55,10 +55,17 @@ class MemoryTokenStore:
         return sorted(self._sets.values(), key=lambda t: t.logged_in_at, reverse=True)
 
     async def load_cursor(self, key: str) -> str | None:
-        return self._cursors.get(key)
+        return (await self.load_cursors([key])).get(key)
 
     async def save_cursor(self, key: str, post_id: str) -> None:
-        self._cursors[key] = post_id
+        await self.save_cursors({key: post_id})
+
+    async def load_cursors(self, keys: Iterable[str]) -> dict[str, str]:
+        return {key: self._cursors[key] for key in cursor_keys(keys) if key in self._cursors}
+
+    async def save_cursors(self, cursors: Mapping[str, str]) -> None:
+        # Checked whole first, then applied with no await in between: all of the batch or none of it.
+        self._cursors.update(check_cursors(cursors))
 
     async def append_audit(self, at: float, record: dict[str, Any]) -> None:
         self._audit.append((at, dict(record)))

@@ -7,7 +7,7 @@ a holder that stalled past its lock's expiry can't overwrite a newer rotation. T
 lease is short and renewed while its holder lives, so a holder killed mid-refresh (SIGKILL,
 OOM) keeps the next caller waiting for seconds, not for the length of a refresh's timeout.
 
-With XCOURIER_STORE_KEY every value is sealed to its place (see store.Sealer): a login to its
+With XCOURIER_STORE_KEY every value is sealed to its place (see store_base.Sealer): a login to its
 user id, a record to its kind and key. Stores written by earlier versions (Fernet, login
 metadata in the clear) are migrated once, on first use, by compare-and-set rewrites.
 """
@@ -21,19 +21,21 @@ import logging
 import math
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 
-from .store import (
+from .store_base import (
     SEALED_PREFIX,
     Sealer,
     StaleLockError,
     StoreError,
     StoreUnavailableError,
+    check_cursors,
     check_lease_ttl,
+    cursor_keys,
     open_record,
     open_tokens,
     seal_record,
@@ -295,14 +297,28 @@ class RedisTokenStore:
                 logger.warning("could not renew a refresh lock in %s (%s); trying again", self.location, exc)
                 logger.debug("refresh lock renewal failed", exc_info=True)
 
-    @_reached
     async def load_cursor(self, key: str) -> str | None:
-        value = await self._redis.get(self._key("cursor", key))
-        return None if value is None else str(value)
+        return (await self.load_cursors([key])).get(key)
+
+    async def save_cursor(self, key: str, post_id: str) -> None:
+        await self.save_cursors({key: post_id})
 
     @_reached
-    async def save_cursor(self, key: str, post_id: str) -> None:
-        await self._redis.set(self._key("cursor", key), post_id)
+    async def load_cursors(self, keys: Iterable[str]) -> dict[str, str]:
+        wanted = cursor_keys(keys)
+        if not wanted:
+            return {}
+        # One MGET: one round trip, and one command, so one consistent view of the batch.
+        values = await self._redis.mget([self._key("cursor", key) for key in wanted])
+        return {key: str(value) for key, value in zip(wanted, values, strict=True) if value is not None}
+
+    @_reached
+    async def save_cursors(self, cursors: Mapping[str, str]) -> None:
+        checked = check_cursors(cursors)
+        if checked:
+            # MSET sets every key at once (Redis documents it as atomic): no reader sees half a batch, and of
+            # two writers' batches one is applied whole after the other. One command, so one round trip.
+            await self._redis.mset({self._key("cursor", key): post_id for key, post_id in checked.items()})
 
     @_reached
     async def append_audit(self, at: float, record: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ point leaves either the old or the new token set. The refresh lock is an flock o
 side file: the kernel drops it when the holder dies, so a crash can't wedge the next process.
 
 With XCOURIER_STORE_KEY a login is sealed whole (metadata too) to its user id, and a record to
-its kind and key (see store.Sealer); stores written by earlier versions are migrated once.
+its kind and key (see store_base.Sealer); stores written by earlier versions are migrated once.
 """
 
 from __future__ import annotations
@@ -16,19 +16,21 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
 
-from .store import (
+from .store_base import (
     SEALED_PREFIX,
     Sealer,
     StoreError,
+    check_cursors,
     check_lease_ttl,
+    cursor_keys,
     open_record,
     open_tokens,
     seal_record,
@@ -87,6 +89,11 @@ CREATE TABLE IF NOT EXISTS leases (
 
 FORMAT = "2"  # the sealing format; see _migrate
 _SEALED = 2  # token_sets.encrypted: 0 plain, 1 the old Fernet format (secrets only), 2 sealed whole to its user id
+# A batch of cursors up to this size is written right on the event loop (~0.03 ms a cursor); a bigger one
+# (every watched user at once) in a worker thread, so the loop is never held for long.
+INLINE_CURSORS = 512
+# Keys per SELECT ... IN (...): below SQLite's smallest limit on bound parameters (999 before 3.32).
+_KEYS_PER_QUERY = 500
 _COLUMNS = "user_id, username, scopes, expires_at, api_base_url, client_id, version, logged_in_at, encrypted, secrets"
 
 
@@ -109,8 +116,10 @@ class SQLiteTokenStore:
         self._lock_path = path.with_name(path.name + ".lock")
         self._initialised = False
         self._local_locks: dict[str, anyio.Lock] = {}
-        self._audit_db: sqlite3.Connection | None = None
-        self._audit_lock = threading.Lock()
+        # One connection kept open for the audit and the watcher's cursors (small, frequent writes), guarded
+        # by a thread lock: used right on the event loop when it is free, else from a worker thread.
+        self._kept_db: sqlite3.Connection | None = None
+        self._kept_lock = threading.Lock()
         self._warned: set[str] = set()  # kinds of unsealed record already logged (see open_record)
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -252,54 +261,82 @@ class SQLiteTokenStore:
         return [tokens for tokens in decoded if tokens is not None]
 
     async def load_cursor(self, key: str) -> str | None:
-        def work(db: sqlite3.Connection) -> tuple[str] | None:
-            return db.execute("SELECT post_id FROM cursors WHERE key = ?", (key,)).fetchone()
-
-        row = await self._read(work, None)
-        return None if row is None else row[0]
+        return (await self.load_cursors([key])).get(key)
 
     async def save_cursor(self, key: str, post_id: str) -> None:
-        def work(db: sqlite3.Connection) -> None:
-            db.execute(
-                "INSERT OR REPLACE INTO cursors (key, post_id, updated_at) VALUES (?, ?, ?)",
-                (key, post_id, time.time()),
-            )
+        await self.save_cursors({key: post_id})
 
-        await self._run(work)
+    async def load_cursors(self, keys: Iterable[str]) -> dict[str, str]:
+        wanted = cursor_keys(keys)
+        if not wanted or (not self._initialised and not self.path.exists()):
+            return {}  # reading creates nothing
 
-    async def append_audit(self, at: float, record: dict[str, Any]) -> None:
-        """On every write's path, so: one kept connection with synchronous=NORMAL (in WAL mode still
-        atomic and safe from a process crash; only a power cut can lose the newest rows; token sets
-        keep FULL), tried right here with no wait (~50 us), and handed to a worker thread that may
-        wait only when another process holds the write lock."""
-        line = json.dumps(record, ensure_ascii=False)
+        def read(db: sqlite3.Connection) -> dict[str, str]:
+            found: dict[str, str] = {}
+            with _transaction(db, "BEGIN"):  # one snapshot across the chunks
+                for start in range(0, len(wanted), _KEYS_PER_QUERY):
+                    chunk = wanted[start : start + _KEYS_PER_QUERY]
+                    marks = ",".join("?" * len(chunk))
+                    query = f"SELECT key, post_id FROM cursors WHERE key IN ({marks})"
+                    found.update(db.execute(query, chunk).fetchall())
+            return found
 
-        def insert(busy_timeout_ms: int) -> None:
-            if self._audit_db is None:
+        return await self._on_kept(read, inline=len(wanted) <= INLINE_CURSORS)
+
+    async def save_cursors(self, cursors: Mapping[str, str]) -> None:
+        checked = check_cursors(cursors)
+        if not checked:
+            return
+        now = time.time()
+        rows = [(key, post_id, now) for key, post_id in checked.items()]
+
+        def write(db: sqlite3.Connection) -> None:
+            # One transaction, one commit: a batch is written whole or not at all, and costs one sync.
+            with _transaction(db, "BEGIN IMMEDIATE"):
+                db.executemany("INSERT OR REPLACE INTO cursors (key, post_id, updated_at) VALUES (?, ?, ?)", rows)
+
+        await self._on_kept(write, inline=len(rows) <= INLINE_CURSORS)
+
+    async def _on_kept(self, work: Callable[[sqlite3.Connection], T], *, inline: bool) -> T:
+        """`work` on the kept connection (synchronous=NORMAL: in WAL mode still atomic and safe from a process
+        crash; only a power cut can lose the newest commits; token sets keep FULL on their own connections).
+        Tried right here with no wait when `inline` (~50 us for a small write, no thread hop), and handed to a
+        worker thread that may wait when another process holds the write lock, or for big batches."""
+
+        def attempt(busy_timeout_ms: int) -> T:
+            if self._kept_db is None:
                 if not self._initialised:
                     self._create()
-                self._audit_db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-                self._audit_db.execute("PRAGMA synchronous = NORMAL")
-            self._audit_db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
-            self._audit_db.execute("INSERT INTO audit (at, record) VALUES (?, ?)", (at, line))
+                self._kept_db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                self._kept_db.execute("PRAGMA synchronous = NORMAL")
+            self._kept_db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+            return work(self._kept_db)
 
-        def waiting_insert() -> None:
-            with self._audit_lock:
-                insert(30_000)
+        def waiting() -> T:
+            with self._kept_lock:
+                return attempt(30_000)
 
         try:
-            if self._audit_lock.acquire(blocking=False):
+            if inline and self._kept_lock.acquire(blocking=False):
                 try:
-                    insert(0)
-                    return
+                    return attempt(0)
                 except sqlite3.OperationalError as exc:
                     if "locked" not in str(exc) and "busy" not in str(exc):
                         raise
                 finally:
-                    self._audit_lock.release()
-            await anyio.to_thread.run_sync(waiting_insert)
-        except sqlite3.Error as exc:
+                    self._kept_lock.release()
+            return await anyio.to_thread.run_sync(waiting)
+        except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"The store {self.location} can't be used: {exc}") from None
+
+    async def append_audit(self, at: float, record: dict[str, Any]) -> None:
+        """On every write's path, so on the kept connection (see `_on_kept`)."""
+        line = json.dumps(record, ensure_ascii=False)
+
+        def insert(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO audit (at, record) VALUES (?, ?)", (at, line))
+
+        await self._on_kept(insert, inline=True)
 
     async def audit_since(self, since: float) -> list[tuple[float, dict[str, Any]]]:
         def work(db: sqlite3.Connection) -> list[tuple[float, str]]:
@@ -375,10 +412,10 @@ class SQLiteTokenStore:
         await self._run(work)
 
     async def aclose(self) -> None:
-        with self._audit_lock:
-            if self._audit_db is not None:
-                self._audit_db.close()
-                self._audit_db = None
+        with self._kept_lock:
+            if self._kept_db is not None:
+                self._kept_db.close()
+                self._kept_db = None
 
     @asynccontextmanager
     async def refresh_lock(self, user_id: str) -> AsyncIterator[None]:
@@ -504,6 +541,19 @@ class SQLiteTokenStore:
                 f"XCOURIER_STORE_KEY does not decrypt the logins in {self.location}; use the key they were "
                 "saved with, or log in again."
             ) from None
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection, begin: str) -> Iterator[None]:
+    """`begin`, then COMMIT, or ROLLBACK if anything fails (so the kept connection is never left mid-transaction)."""
+    db.execute(begin)
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 def _text(blob: Any) -> str:

@@ -19,7 +19,7 @@ from ..audit import DEFAULT_PRICES, AuditLog, Guards, Meter
 from ..auth import oauth
 from ..auth.store import ENV_STORE, ENV_STORE_KEY
 from ..fleet import Fleet, RedisFeed, UpdateFeed
-from ..runtime import Policy, Runtime, acting_account, open_configured_store, tools_for
+from ..runtime import Policy, PushOptions, Runtime, acting_account, open_configured_store, push_source, tools_for
 from ..settings import Settings
 from ..watcher import Watcher
 from .poller import SubscriberTokens
@@ -42,12 +42,15 @@ async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.t
     # No owner: a poll runs on some subscriber's login, and hosted users don't own the operator's
     # X app, so none of its reads are Owned Reads.
     poller = XClient(subscriber_tokens, base_url=settings.api_base_url, meter=Meter(watcher_audit, prices))
+    # Pushed posts are billed to the operator's X app, like the polls: the watcher's audit and budget.
     instance = uuid.uuid4().hex
     feed: UpdateFeed | None = None
     target = settings.store or os.environ.get(ENV_STORE) or ""
     if target.startswith(("redis://", "rediss://", "unix://")):
         feed = RedisFeed(target, instance=instance, key=os.environ.get(ENV_STORE_KEY))
     fleet = Fleet(store, lease_ttl=settings.lease_ttl, feed=feed, instance=instance)
+    watcher_meter = Meter(watcher_audit, prices)
+    watcher_guards = Guards(watcher_audit, max_writes_per_hour=None, daily_budget=settings.daily_budget)
     watcher = Watcher(
         poller,
         UserDirectory(poller),
@@ -61,7 +64,20 @@ async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.t
         reader=acting_account,  # subscriptions are made in requests: the caller's
         subscriber_tokens=subscriber_tokens,
         fleet=fleet,
-        budget=Guards(watcher_audit, max_writes_per_hour=None, daily_budget=settings.daily_budget),
+        budget=watcher_guards,
+    )
+    # One X Activity API stream for the whole fleet, under a lease (server/push.py).
+    push = await push_source(
+        settings,
+        settings.api_base_url,
+        store,
+        watcher,
+        watcher_meter,
+        watcher_guards,
+        None,
+        clock,
+        PushOptions(),
+        fleet=fleet,
     )
     x_app = oauth.OAuthApp(
         client_id=settings.x_client_id or "", client_secret=settings.x_client_secret, api_base_url=settings.api_base_url
@@ -82,6 +98,7 @@ async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.t
         prices=prices,
         store=store,
         tenants=tenants,
+        push=push,
     )
     logger.info(
         "hosted mode: users sign in with X at %s; store %s%s",
@@ -95,10 +112,15 @@ async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.t
             background.start_soon(watcher.keep_leases)
             if feed is not None:
                 await background.start(feed.run, watcher.receive)
+            if push is not None:
+                background.start_soon(push.run)
             yield runtime
             background.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
+            if push is not None:
+                await push.aclose()
+                await push.close_transport()
             await watcher.release_leases()
             await tenants.aclose()
             await poller.aclose()

@@ -1,12 +1,15 @@
 """Media upload: one-shot POST /2/media/upload, the chunked initialize/append/finalize trio,
-and GET /2/media/upload?command=STATUS."""
+and GET /2/media/upload?command=STATUS; plus the admin knob /_sandbox/media/processing, which sets
+how the next GIFs and videos process (steps, check_after_secs, failures)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import config, errors
@@ -53,6 +56,38 @@ def _optional_str(fields: dict[str, Any], name: str) -> str | None:
 
 # MediaUploadRequest in spec 2.167.
 _ONE_SHOT_PROPERTIES = frozenset({"media", "media_category", "additional_owners"})
+_KINDS = ("gif", "video")
+
+
+def _processing_changes(body: Any) -> dict[str, Any]:
+    """The admin body {steps?, check_after_secs?, fail_next?, failure?} as checked changes; ValueError if bad."""
+    if not isinstance(body, dict):
+        raise ValueError("body must be a JSON object")
+    unknown = sorted(set(body) - {"steps", "check_after_secs", "fail_next", "failure"})
+    if unknown:
+        raise ValueError(f"unknown field(s): {', '.join(unknown)}")
+    changes: dict[str, Any] = {}
+
+    def count(name: str, value: Any) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1000:
+            raise ValueError(f"{name} must be an integer from 0 to 1000")
+        return value
+
+    if "steps" in body:
+        steps = body["steps"]
+        # One number sets every kind; an object sets the kinds it names.
+        given = {kind: steps for kind in _KINDS} if not isinstance(steps, dict) else steps
+        if set(given) - set(_KINDS):
+            raise ValueError(f"steps names kinds {list(_KINDS)}")
+        changes["steps"] = {kind: count(f"steps.{kind}", value) for kind, value in given.items()}
+    for name in ("check_after_secs", "fail_next"):
+        if name in body:
+            changes[name] = count(name, body[name])
+    if "failure" in body:
+        if not isinstance(body["failure"], str) or not body["failure"].strip():
+            raise ValueError("failure must be a non-empty string, e.g. 'InvalidMedia: file is invalid'")
+        changes["failure"] = body["failure"]
+    return changes
 
 
 def routes(sandbox: Sandbox) -> list[Route]:
@@ -117,7 +152,20 @@ def routes(sandbox: Sandbox) -> list[Route]:
         media = sandbox.media_status(user, path_id(media_id, "media_id"))
         return 200, media.response()
 
+    async def processing(request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse({"processing": sandbox.set_processing()})
+        raw = await request.body()
+        try:
+            changes = _processing_changes(json.loads(raw) if raw else {})
+        except ValueError as exc:  # json.JSONDecodeError is one too
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        if "steps" in changes:
+            changes["steps"] = {**sandbox.set_processing()["steps"], **changes["steps"]}  # type: ignore[dict-item]
+        return JSONResponse({"processing": sandbox.set_processing(**changes)})
+
     return [
+        Route("/_sandbox/media/processing", processing, methods=["GET", "POST"]),
         x_route(sandbox, "POST", "/2/media/upload", config.POST_MEDIA_UPLOAD, upload),
         x_route(sandbox, "GET", "/2/media/upload", config.GET_MEDIA_STATUS, status),
         x_route(sandbox, "POST", "/2/media/upload/initialize", config.POST_MEDIA_INITIALIZE, initialize),

@@ -18,7 +18,7 @@ from .activity import ActivityBook
 from .config import ALL_SCOPES, DAY, GET_SEARCH_RECENT, GET_USER_TWEETS, REQUIRED_SCOPES, SandboxConfig
 from .faults import Fault, FaultBook
 from .ids import IdGenerator, iso, snowflake_for, to_base36
-from .media import CATEGORIES, ONE_SHOT_CATEGORIES, Media, check_size, kind_of, sniff
+from .media import CATEGORIES, ONE_SHOT_CATEGORIES, Media, ProcessingPlan, check_size, kind_of, sniff
 from .oauth import OAuthServer
 from .ratelimit import APP_DAY_PREFIX, USER_DAY_PREFIX, RateLimiter, RateLimitState
 from .tokens import Token, TokenBook
@@ -158,6 +158,7 @@ class Sandbox:
         self.bookmarks: list[tuple[str, str]] = []  # (user id, post id), oldest bookmark first
         self.dms: list[DirectMessage] = []
         self.media: dict[str, Media] = {}
+        self.processing = ProcessingPlan()
         self.activity.reset()
         # Seed relative to the (injectable) clock so seeded posts are always in the past and inside
         # the 7-day recent-search window, yet fully deterministic under a fixed clock.
@@ -663,7 +664,8 @@ class Sandbox:
                 or media.state != "succeeded"
                 or media.expires_at <= self.now()
             ):
-                # Unknown, someone else's, unprocessed or expired ids all get X's one message.
+                # Unknown, someone else's, unprocessed or expired ids all get X's one message; for a video
+                # still `pending`, POST /2/tweets answered exactly this (abraham/twitteroauth#1222, 2024).
                 raise errors.invalid_request("Your media IDs are invalid.", {param: media_ids})
             category = media.category or ""
             if for_dm and category and not category.startswith("dm_"):
@@ -736,8 +738,15 @@ class Sandbox:
     def media_finalize(self, owner: User, media_id: str) -> Media:
         with self._lock:
             media = self._owned_media(owner, media_id)
-            media.finalize()
+            media.finalize(self.processing)
             return media
+
+    def set_processing(self, **changes: Any) -> dict[str, object]:
+        """Change how the next finalized GIFs and videos process (admin API); returns the plan."""
+        with self._lock:
+            for name, value in changes.items():
+                setattr(self.processing, name, value)
+            return self.processing.describe()
 
     def media_status(self, owner: User, media_id: str) -> Media:
         with self._lock:

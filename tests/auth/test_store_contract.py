@@ -24,7 +24,10 @@ pytestmark = pytest.mark.anyio
 async def stores(request, tmp_path: Path) -> AsyncIterator[tuple]:
     """Two handles on one store, as two processes would have."""
     if request.param == "sqlite":
-        yield SQLiteTokenStore(tmp_path / "s.db"), SQLiteTokenStore(tmp_path / "s.db")
+        first, second = SQLiteTokenStore(tmp_path / "s.db"), SQLiteTokenStore(tmp_path / "s.db")
+        yield first, second
+        await first.aclose()  # their kept connections
+        await second.aclose()
     elif request.param == "redis":
         url = request.getfixturevalue("redis_url")
         prefix = f"test-{uuid.uuid4().hex}"
@@ -137,3 +140,112 @@ async def test_load_matches_the_current_username(stores):
     newer = token_set("1700000000000000002", "bob", at=200.0)  # X gave the freed name to another account
     await one.save(newer)
     assert await two.load("@bob") == newer
+
+
+# -- the watcher's cursors, in batches -------------------------------------------------------------------
+# More keys than SQLite reads in one query (500) and writes on the event loop (512): every path is taken.
+MANY = 1_200
+
+
+def cursor_batch(value: str, count: int = MANY) -> dict[str, str]:
+    return {f"https://api.x.com|user{i}": value for i in range(count)}
+
+
+async def test_a_batch_of_cursors_is_read_back_by_every_handle(stores):
+    one, two = stores
+    batch = {key: str(1_000_000 + i) for i, key in enumerate(cursor_batch("0"))}
+    await one.save_cursors(batch)
+    assert await two.load_cursors(batch) == batch
+    assert await two.load_cursor("https://api.x.com|user7") == "1000007"  # the single-key view of the same data
+    await two.save_cursor("https://api.x.com|user7", "5")
+    asked = [
+        "https://api.x.com|user7",
+        "https://api.x.com|nobody",
+        "https://api.x.com|user7",
+        "https://api.x.com|user8",
+    ]
+    assert await one.load_cursors(asked) == {"https://api.x.com|user7": "5", "https://api.x.com|user8": "1000008"}
+    assert await one.load_cursors([]) == {} and await one.load_cursors(["https://api.x.com|nobody"]) == {}
+    await one.save_cursors({})  # nothing to write is no error
+
+
+async def test_a_bad_cursor_refuses_the_whole_batch(stores):
+    one, two = stores
+    await one.save_cursors({"base|alice": "1", "base|bob": "1"})
+    with pytest.raises(ValueError, match=r"'base\|bob' must be a post id"):
+        await one.save_cursors({"base|alice": "2", "base|bob": "12a"})
+    with pytest.raises(ValueError, match="non-empty string"):
+        await one.save_cursors({"base|alice": "3", "": "3"})
+    with pytest.raises(ValueError, match="non-empty string"):
+        await one.load_cursors(["base|alice", ""])
+    assert await two.load_cursors(["base|alice", "base|bob"]) == {"base|alice": "1", "base|bob": "1"}
+
+
+class FailingBatch(dict):
+    """A batch whose reading fails half-way, as a generator or a caller's mapping can."""
+
+    def items(self):  # type: ignore[override]
+        for number, item in enumerate(super().items()):
+            if number == len(self) // 2:
+                raise RuntimeError("interrupted while the batch was read")
+            yield item
+
+
+async def test_an_interrupted_batch_writes_nothing(stores):
+    one, two = stores
+    await one.save_cursors(cursor_batch("1"))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        await one.save_cursors(FailingBatch(cursor_batch("2")))
+    assert set((await two.load_cursors(cursor_batch("1"))).values()) == {"1"}
+
+
+async def test_two_writers_batches_are_each_applied_whole(stores):
+    """Of two handles writing the same keys at once, each batch lands whole: a reader never sees a mix,
+    and at the end every key holds the same writer's value."""
+    one, two = stores
+    keys = cursor_batch("0")
+    await one.save_cursors(keys)
+    mixed: list[set[str]] = []
+
+    async def write(store, writer: str) -> None:
+        for round_ in range(1, 6):
+            await store.save_cursors(cursor_batch(f"{round_}{writer}"))
+
+    async def read() -> None:
+        for _ in range(10):
+            values = set((await two.load_cursors(keys)).values())
+            if len(values) != 1:
+                mixed.append(values)
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as group:
+            group.start_soon(write, one, "1")
+            group.start_soon(write, two, "2")
+            group.start_soon(read)
+    assert mixed == []
+    final = await one.load_cursors(keys)
+    assert len(final) == MANY and set(final.values()) in ({"51"}, {"52"})
+
+
+async def test_sqlite_a_batch_waits_for_another_writer_then_lands(tmp_path: Path):
+    """A write lock held elsewhere (another process's transaction) makes a batch wait, not fail or block the
+    event loop: it moves to a worker thread and lands once the lock is released."""
+    import sqlite3
+
+    store = SQLiteTokenStore(tmp_path / "s.db")
+    await store.save_cursors({"base|alice": "1"})
+    other = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as group:
+                group.start_soon(store.save_cursors, {"base|alice": "2", "base|bob": "2"})
+                await anyio.wait_all_tasks_blocked()  # the batch waits in its thread, the loop runs on
+                assert await SQLiteTokenStore(tmp_path / "s.db").load_cursors(["base|alice", "base|bob"]) == {
+                    "base|alice": "1"
+                }
+                other.execute("COMMIT")
+        assert await store.load_cursors(["base|alice", "base|bob"]) == {"base|alice": "2", "base|bob": "2"}
+    finally:
+        other.close()
+        await store.aclose()

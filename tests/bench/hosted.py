@@ -139,12 +139,18 @@ class Cell:
     elapsed: dict[str, float] = field(default_factory=dict)
     redis_commands: dict[str, dict[str, int]] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)  # seconds of the servers' CPU, per tool
+    # The first call of each session on the first tool: on a hosted instance it builds the caller's tenant
+    # (account, X client, audit, guards) from the store; locally it is the first call after start.
+    first_ms: list[float] = field(default_factory=list)
 
     async def warm(self, tool: str) -> None:
         for client in self.sessions:
             call = caller(client, tool, self.liked)
-            for _ in range(WARMUP):
+            for number in range(WARMUP):
+                started = time.perf_counter()
                 await call()
+                if number == 0 and tool == TOOLS[0]:
+                    self.first_ms.append((time.perf_counter() - started) * 1000)
 
     async def round(self, tool: str, calls: int) -> None:
         """`calls` calls per session (concurrent), or in all (alternating), back to back."""
@@ -337,6 +343,7 @@ def rows_of(cells: list[Cell]) -> list[dict[str, Any]]:
                         else None
                     ),
                     "redis_commands": cell.redis_commands.get(tool),
+                    "first_call_ms": list(cell.first_ms) if tool == TOOLS[0] else [],
                 }
             )
     return rows
@@ -394,6 +401,13 @@ async def run(quick: bool = False) -> dict[str, Any]:
     for r in rows:
         if r["failures"]:
             print(f"  {r['cell']} {r['tool']}: {r['failures'][0]}")
+    for r in rows:
+        if r["first_call_ms"]:
+            r["first_call_extra_ms"] = max(r["first_call_ms"]) - r["p50_ms"]
+            print(
+                f"  first {r['tool']} per session, {r['cell']}: {', '.join(f'{ms:.1f}' for ms in r['first_call_ms'])} "
+                f"ms (p50 {r['p50_ms']:.1f} ms; hosted: the caller's tenant is built on this call)"
+            )
     data = {
         "calls_per_cell": info["calls"],
         "rounds": ROUNDS,

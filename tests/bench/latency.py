@@ -34,13 +34,41 @@ from .common import PYTHON, ROOT, Process, SandboxProcess, child_env, summary, t
 
 TOOLS = ("createPost", "likePost")
 CONCURRENCY = (1, 16)
+# createPost at the sizes users post (weighted characters, twitter-text v3: CJK and emoji count 2), at
+# concurrency 1: "createPost" is the 37-character ASCII post.
+SIZED = {
+    "createPost 280": (280, False),
+    "createPost 37 CJK/emoji": (37, True),
+    "createPost 280 CJK/emoji": (280, True),
+}
+CELLS = [
+    *itertools.product(TOOLS, CONCURRENCY),
+    *((case, 1) for case in SIZED),
+]
 TARGET = 1.15
 _counter = itertools.count()
+_ASCII = "Release notes for the new version, with fixes and docs. "
+_CJK = "新しいリリースを公開しました😀🎉"
 
 
-def unique_text(who: str) -> str:
-    # The sandbox refuses a duplicate text (403), like X.
-    return f"bench {who} #{next(_counter)} {time.monotonic_ns()}"
+def unique_text(who: str, weighted: int = 37, cjk: bool = False) -> str:
+    """A post of exactly `weighted` weighted characters, unique (the sandbox refuses a duplicate, like X)."""
+    tag = f"#{who[0]}{next(_counter)}x{time.monotonic_ns() % 10**9}"
+    room = weighted - len(tag) - 1
+    # Each CJK character and emoji weighs 2; an odd remainder is made up with one ASCII character.
+    body = (_CJK * 40)[: room // 2] + "." * (room % 2) if cjk else (_ASCII * 10)[:room]
+    return body + " " + tag
+
+
+def tool_of(case: str) -> str:
+    return case.split()[0]
+
+
+def arguments(case: str, who: str, liked: str) -> dict[str, Any]:
+    if case == "likePost":
+        return {"tweet_id": liked}
+    weighted, cjk = SIZED.get(case, (37, False))
+    return {"text": unique_text(who, weighted, cjk)}
 
 
 Call = Callable[[str, dict[str, Any]], Awaitable[bool]]  # -> ok
@@ -60,10 +88,10 @@ async def measure(
         nonlocal errors, issued
         while issued < calls and time.perf_counter() < deadline:
             issued += 1
-            args = {"text": unique_text(who)} if tool == "createPost" else {"tweet_id": liked}
+            args = arguments(tool, who, liked)
             started = time.perf_counter()
             try:
-                ok = await call(tool, args)
+                ok = await call(tool_of(tool), args)
             except Exception as exc:  # a transport failure is counted and reported, not fatal
                 ok = False
                 failures.append(f"{type(exc).__name__}: {exc}"[:200])
@@ -141,7 +169,7 @@ async def run(quick: bool = False) -> dict[str, Any]:
                 limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
             ) as http:
                 call = raw_call(http, sandbox.user_id)
-                for tool, conc in itertools.product(TOOLS, CONCURRENCY):
+                for tool, conc in CELLS:
                     await measure(call, tool, "raw", liked, 10, conc, budget)  # warm-up
                     for _ in range(repeats):
                         cells.setdefault(("raw", "-", tool, conc), []).append(
@@ -160,7 +188,7 @@ async def run(quick: bool = False) -> dict[str, Any]:
                                 env,
                             )
                         clients[name] = mcp_call(client)
-                    for tool, conc in itertools.product(TOOLS, CONCURRENCY):
+                    for tool, conc in CELLS:
                         for name, call in clients.items():
                             await measure(call, tool, name, liked, 20, conc, budget)  # warm-up
                         for _ in range(repeats):
@@ -191,7 +219,7 @@ async def run(quick: bool = False) -> dict[str, Any]:
     by_key = {(r["server"], r["transport"], r["tool"], r["concurrency"]): r for r in rows}
     ratios = []
     variants = sorted({r["server"] for r in rows if r["server"].startswith("xcourier")})
-    for variant, transport, tool, conc in itertools.product(variants, ("stdio", "http"), TOOLS, CONCURRENCY):
+    for variant, transport, (tool, conc) in itertools.product(variants, ("stdio", "http"), CELLS):
         xc, floor = by_key[(variant, transport, tool, conc)], by_key[("floor", transport, tool, conc)]
         raw = by_key[("raw", "-", tool, conc)]
         lat = xc["latency_ms"]["median"] / floor["latency_ms"]["median"]

@@ -104,7 +104,7 @@ async def worker() -> None:
     sandbox.base_url = "http://sandbox.invalid"
     settings = Settings(sandbox=True, log_level="WARNING")
     async with Runtime.open(settings, sandbox_server=sandbox, run_watcher=False) as runtime:
-        build_server(runtime)
+        server = build_server(runtime)
         runtime.client._http = httpx.AsyncClient(transport=mock_x())
         report: dict[str, Any] = {"idle": rss_now()}
         watched = 0
@@ -119,6 +119,12 @@ async def worker() -> None:
         report["poll_requests"] = await runtime.watcher.poll_due(force=True)
         report["poll_seconds"] = time.perf_counter() - started
         report["after_poll"] = rss_now()
+        # Every user's resource read once, as subscribers do on each update: what reading holds on to.
+        started = time.perf_counter()
+        for number in range(watched):
+            await server.read_resource(f"x://users/user{number}/posts")
+        report["read_seconds"] = time.perf_counter() - started
+        report["after_read"] = rss_now()
         report["watched"] = len(runtime.watcher.status()["watched"])
     print(json.dumps(report), flush=True)
 
@@ -161,7 +167,7 @@ def run(runs: int = 3) -> dict[str, Any]:
         with Process([PYTHON, "-m", "tests.bench.memory", "--worker"]) as process:
             report = json.loads(process.wait_line("idle", timeout=300))
         extra.append(report)
-        for key in ("idle", *map(str, STEPS), "after_poll"):
+        for key in ("idle", *map(str, STEPS), "after_poll", "after_read"):
             watched.setdefault(key, []).append(report[key] / MB)
     rows = [{"what": f"idle: {name}", "rss_mb": summary(v)} for name, v in idle.items()]
     base = summary(watched["idle"])["median"]
@@ -170,10 +176,11 @@ def run(runs: int = 3) -> dict[str, Any]:
         "1000": "1,000 watched",
         "10000": "10,000 watched",
         "after_poll": "10,000 watched, after one poll round",
+        "after_read": "10,000 watched, after every resource was read",
     }
     for key, values in watched.items():
         s = summary(values)
-        users = 10_000 if key == "after_poll" else int(key) if key.isdigit() else 0
+        users = 10_000 if key.startswith("after") else int(key) if key.isdigit() else 0
         rows.append(
             {"what": labels[key], "rss_mb": s, "kb_per_user": (s["median"] - base) * 1024 / users if users else None}
         )

@@ -258,6 +258,31 @@ async def test_the_user_past_the_subscription_limit_is_polled(sandbox, admin):
     assert via["bob"][0] == "poll" and "1500" in via["bob"][1]
 
 
+def fill_subscriptions(sandbox, admin, count: int) -> None:
+    """`count` subscriptions of other software on the same X app."""
+    token = admin.http.post("/app-token").json()["access_token"]
+    kinds = ("follow.follow", "follow.unfollow", "like.create", "spaces.start")
+    with httpx.Client(base_url=sandbox.base_url, headers={"authorization": f"Bearer {token}"}) as app:
+        made = 0
+        for n in range(count // len(kinds) + 1):
+            user_id = admin.http.post("/users", json={"username": f"filler{n}"}).json()["data"]["id"]
+            for kind in kinds[: count - made]:
+                body = {"event_type": kind, "filter": {"user_id": user_id}, "tag": "another tool"}
+                app.post("/2/activity/subscriptions", json=body).raise_for_status()
+                made += 1
+
+
+async def test_at_the_limit_a_users_post_create_takes_the_room_of_anothers_post_delete(sandbox, admin):
+    fill_subscriptions(sandbox, admin, 1_498)
+    async with pushing_runtime(sandbox) as (runtime, _):
+        await runtime.watcher.subscribe(ALICE, "test")  # post.create and post.delete: 1,500
+        await runtime.watcher.subscribe("x://users/bob/posts", "test")
+        via = {w["username"]: w["via"] for w in runtime.watcher.status()["watched"]}
+        ours = [s for s in admin.http.get("/activity").json()["subscriptions"] if s.get("tag") != "another tool"]
+    assert via == {"alice": "push", "bob": "push"}
+    assert sorted(s["event_type"] for s in ours) == ["post.create", "post.create"]
+
+
 async def test_a_deleted_post_leaves_the_resource(sandbox, admin):
     alice_token = admin.http.post("/tokens", json={"username": "alice"}).json()["access_token"]
     async with pushing_runtime(sandbox) as (runtime, _):

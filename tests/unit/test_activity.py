@@ -8,6 +8,8 @@ import httpx
 import pytest
 import respx
 
+from xcourier.server import watcher as watcher_module
+from xcourier.server.watcher import Watched
 from xcourier.tools.activity import (
     ActivityClient,
     Backoff,
@@ -17,8 +19,6 @@ from xcourier.tools.activity import (
     backfill_for,
     read_stream,
 )
-from xcourier.server import watcher as watcher_module
-from xcourier.server.watcher import Watched
 from xcourier.tools.client import StaticTokenProvider, XClient
 from xcourier.tools.errors import ForbiddenError, RateLimitedError, ServerError, TransportError
 from xcourier.tools.timeline import Post

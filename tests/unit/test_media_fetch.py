@@ -18,7 +18,7 @@ import pytest
 
 from xcourier.tools.errors import InvalidInputError
 from xcourier.tools.fetch import forbidden_kind, literal_address
-from xcourier.tools.media import MAX_GIF_BYTES, MAX_IMAGE_BYTES, MediaLoader
+from xcourier.tools.media import MAX_GIF_BYTES, MAX_IMAGE_BYTES, FileVideo, MediaLoader
 from xcourier.tools.models import FileEntry
 
 from .captured import PNG
@@ -28,6 +28,8 @@ pytestmark = pytest.mark.anyio
 CHUNK = 64 * 1024
 FAKE_DNS = {"images.example": "127.0.0.1", "localhost": "127.0.0.1", "cdn.example": "93.184.216.34"}
 GIF_BODY = b"GIF89a\x01\x00\x01\x00\x00\x00\x00" + b"\x00" * (6 * 1024 * 1024)  # 6 MB: fine for a GIF
+# An ISO base media file (ftyp box, major brand isom) of 20 MB: over the GIF cap, fine for a video.
+VIDEO_BODY = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isommp41" + b"\x07" * (20 * 1024 * 1024)
 
 
 async def fake_resolve(host: str, port: int) -> Sequence[str]:
@@ -42,6 +44,7 @@ class ImageServer:
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str]] = []
+        self.accepts: list[str] = []  # the Accept header of each request
         self.streamed = 0  # bytes /endless.png managed to write before the client hung up
         self.release = threading.Event()
         server = self
@@ -52,6 +55,7 @@ class ImageServer:
 
             def do_GET(self) -> None:
                 server.requests.append((self.path, self.headers.get("Host", "")))
+                server.accepts.append(self.headers.get("Accept", ""))
                 server.handle(self)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -72,6 +76,15 @@ class ImageServer:
             self._send(h, PNG)
         elif path == "/anim.gif":
             self._send(h, GIF_BODY, "image/gif")
+        elif path == "/clip.mp4":
+            self._send(h, VIDEO_BODY, "video/mp4")
+        elif path == "/huge.mp4":  # declares 513 MB, sends one chunk
+            h.send_response(200)
+            h.send_header("Content-Type", "video/mp4")
+            h.send_header("Content-Length", str(513 * 1024 * 1024))
+            h.end_headers()
+            with contextlib.suppress(OSError):
+                h.wfile.write(VIDEO_BODY[:CHUNK])
         elif path == "/six.png":
             self._send(h, PNG + b"\x00" * (6 * 1024 * 1024))  # declares its 6 MB length
         elif path == "/endless.png":
@@ -401,12 +414,32 @@ async def test_a_gif_gets_the_15mb_cap_not_the_image_cap(server: ImageServer):
     assert MAX_IMAGE_BYTES < len(image.content) <= MAX_GIF_BYTES
 
 
+async def test_a_video_url_is_streamed_into_a_temporary_file_under_the_512mb_cap(server: ImageServer):
+    video = await MediaLoader(allowed_hosts={"127.0.0.1"}).load(FileEntry(url=server.url("/clip.mp4")), 0)
+
+    assert video.mime_type == "video/mp4"
+    assert video.content == b"" and isinstance(video.source, FileVideo)  # not held in memory
+    assert video.size == len(VIDEO_BODY)
+    assert await video.source.read(len(VIDEO_BODY) - 5, 5) == VIDEO_BODY[-5:]
+    assert "video/mp4" in server.accepts[-1]
+    video.close()
+
+
+async def test_a_video_declaring_513mb_is_refused_before_its_body_is_read(server: ImageServer):
+    transport = CountingTransport()
+    async with httpx.AsyncClient(transport=transport) as http:
+        message = await refused(MediaLoader(allowed_hosts={"127.0.0.1"}, http=http), server.url("/huge.mp4"))
+
+    assert "513.0 MB, over 512 MB" in message
+    assert transport.received <= 2 * CHUNK
+
+
 async def test_a_slow_server_hits_the_timeout(server: ImageServer):
     loader = MediaLoader(allowed_hosts={"127.0.0.1"}, fetch_timeout=0.2)
 
     message = await refused(loader, server.url("/slow.png"))
 
-    assert "did not deliver the image within 0.2 s" in message
+    assert "did not deliver the file within 0.2 s" in message
 
 
 async def test_an_http_error_is_reported_with_the_host(server: ImageServer):

@@ -134,7 +134,7 @@ async def test_bytes_that_are_no_supported_image_are_refused_with_the_declared_t
 
     assert "not a supported image" in message
     assert "'text/plain'" in message
-    assert "JPEG, PNG, WEBP or GIF" in message
+    assert "JPEG, PNG, WEBP, GIF, MP4 or MOV" in message
 
 
 async def test_a_gif_of_exactly_15mb_passes_and_one_byte_more_is_refused():
