@@ -14,6 +14,11 @@ exactly the packages built here. The cost: pydantic-core, cryptography and a few
 so a bundle runs only on the platform, machine and Python minor version it was built with. The
 manifest says so (`compatibility`), and the entry point checks it and says what to do. Build one per
 target by running this script with that Python on that platform.
+
+Offline: `--wheelhouse DIR` installs from a folder of wheels only (`pip --no-index --find-links DIR`),
+made beforehand with `pip wheel --wheel-dir DIR . "setuptools>=68" wheel` (the build requirements
+too, since pip builds xcourier's own wheel in an isolated environment). tests/test_bundle.py builds
+that way, because the test suite never reaches the internet.
 """
 
 from __future__ import annotations
@@ -113,13 +118,29 @@ def stage_sources(work: Path) -> Path:
     return source
 
 
-def vendor(source: Path, lib: Path) -> None:
+def offline_options(wheelhouse: Path | None) -> list[str]:
+    """pip's options that keep it to the wheelhouse; none (PyPI) without one."""
+    if wheelhouse is None:
+        return []
+    if not wheelhouse.is_dir() or not any(wheelhouse.glob("*.whl")):
+        raise BuildError(
+            f"--wheelhouse {wheelhouse} holds no wheels: make it with "
+            f'`pip wheel --wheel-dir {wheelhouse} . "setuptools>=68" wheel` (this needs the network once).'
+        )
+    return ["--no-index", "--find-links", str(wheelhouse)]
+
+
+def vendor(source: Path, lib: Path, wheelhouse: Path | None = None) -> None:
     """xcourier and its dependencies, installed as pip installs them, into lib/."""
+    offline = offline_options(wheelhouse)
     run(
         [sys.executable, "-m", "pip", "--version"],
         f"pip for {sys.executable} (install it, e.g. `python3 -m ensurepip`)",
         timeout=60,
     )
+    what = "pip install of xcourier and its dependencies into server/lib"
+    if wheelhouse is not None:
+        what += f" from the wheelhouse {wheelhouse} (remake it if a dependency changed)"
     run(
         [
             sys.executable,
@@ -129,11 +150,12 @@ def vendor(source: Path, lib: Path) -> None:
             "--quiet",
             "--disable-pip-version-check",
             "--no-compile",
+            *offline,
             "--target",
             str(lib),
             str(source),
         ],
-        "pip install of xcourier and its dependencies into server/lib",
+        what,
         timeout=PIP_TIMEOUT,
     )
     # Console scripts name the build machine's interpreter in their first line: useless in a bundle.
@@ -157,14 +179,16 @@ def empty_work_dir(work_dir: Path) -> None:
     (work_dir / WORK_MARKER).touch()
 
 
-def build(out_dir: Path, work_dir: Path, mcpb: list[str]) -> Path:
+def build(out_dir: Path, work_dir: Path, mcpb: list[str], wheelhouse: Path | None = None) -> Path:
     version = project_version()
     built_for = target()
+    # Before the work folder is emptied: a wrong --wheelhouse changes nothing on disk.
+    offline_options(wheelhouse)
     empty_work_dir(work_dir)
     stage = work_dir / "xcourier"
     server = stage / "server"
     server.mkdir(parents=True)
-    vendor(stage_sources(work_dir), server / "lib")
+    vendor(stage_sources(work_dir), server / "lib", wheelhouse)
     shutil.copy2(HERE / "main.py", server / "main.py")
     (server / "target.json").write_text(json.dumps(built_for, indent=2) + "\n", encoding="utf-8")
     (stage / "manifest.json").write_text(json.dumps(manifest(version, built_for), indent=2) + "\n", encoding="utf-8")
@@ -189,9 +213,17 @@ def main(argv: list[str] | None = None) -> int:
         help="staging folder, emptied first (default: build/bundle/)",
     )
     parser.add_argument("--mcpb", metavar="PATH", help="the mcpb command (default: tests/bundle_tools, then PATH)")
+    parser.add_argument(
+        "--wheelhouse",
+        type=Path,
+        metavar="DIR",
+        help="offline: install xcourier's build requirements and dependencies only from the wheels in DIR "
+        "(default: download them from the package index)",
+    )
     args = parser.parse_args(argv)
+    wheelhouse = args.wheelhouse.resolve() if args.wheelhouse else None
     try:
-        bundle = build(args.out_dir.resolve(), args.work_dir.resolve(), find_mcpb(args.mcpb))
+        bundle = build(args.out_dir.resolve(), args.work_dir.resolve(), find_mcpb(args.mcpb), wheelhouse)
     except BuildError as exc:
         print(f"bundle/build.py: {exc}", file=sys.stderr)
         return 1

@@ -39,7 +39,7 @@ def fingerprint(paths: list[Path]) -> dict[str, str]:
 
 
 # Variables that steer the test suite itself, not xcourier: they pass through.
-_TEST_SWITCHES = ("XCOURIER_UPDATE_SNAPSHOTS", "XCOURIER_SOAK_ROUNDS")
+_TEST_SWITCHES = ("XCOURIER_UPDATE_SNAPSHOTS", "XCOURIER_SOAK_ROUNDS", "XCOURIER_WHEELHOUSE")
 
 _REAL_FILES_AT_START = fingerprint(_real_xcourier_paths())
 

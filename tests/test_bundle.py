@@ -1,5 +1,8 @@
 """The Claude Desktop bundle (.mcpb): `bundle/build.py` builds it, `mcpb validate` accepts it, and the
-packed server, started exactly as its manifest tells a host to, serves the seed tools on a bare Python."""
+packed server, started exactly as its manifest tells a host to, serves the seed tools on a bare Python.
+
+The build runs offline from the current sources (`--wheelhouse`: every package from tests/wheelhouse.py's
+folder), so what is tested is this checkout, never a bundle left over from an older one."""
 
 from __future__ import annotations
 
@@ -21,12 +24,15 @@ from mcp import Client, StdioServerParameters
 
 from xcourier.server.inventory import TOOLS
 
+from . import wheelhouse
+
 ROOT = Path(__file__).parent.parent
 TEMPLATE = ROOT / "bundle" / "manifest.json"
 BUNDLE_TOOLS = Path(__file__).parent / "bundle_tools"
 MCPB = BUNDLE_TOOLS / "node_modules" / ".bin" / "mcpb"
 SEED_TOOLS = {"createPost", "deletePost", "likePost", "repostPost", "sendDirectMessage"}
-# Bounds: a cold pip download of every dependency, then zipping ~65 MB; normally well under a minute.
+# Bounds: installing every dependency from local wheels, byte-compiling, then zipping ~65 MB; normally
+# well under a minute.
 BUILD_TIMEOUT = 900
 START_TIMEOUT = 120
 
@@ -121,6 +127,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path
         if os.environ.get("CI"):
             pytest.fail(f"{missing}; .ci/run must install it")
         pytest.skip(f"{missing} (.ci/run installs node and the package)")
+    wheels = wheelhouse.required()
     root = tmp_path_factory.mktemp("bundle")
     completed = subprocess.run(
         [
@@ -130,13 +137,15 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path
             str(root / "work"),
             "--out-dir",
             str(root / "dist"),
+            "--wheelhouse",
+            str(wheels),
         ],
         capture_output=True,
         text=True,
         timeout=BUILD_TIMEOUT,
-        env=_isolated_env(root / "home"),
+        env=wheelhouse.offline_pip_env(wheels, _isolated_env(root / "home")),
     )
-    assert completed.returncode == 0, completed.stderr
+    assert completed.returncode == 0, wheelhouse.stale_hint(completed.stderr)
     (bundle,) = (root / "dist").glob("*.mcpb")
     unpacked = root / "unpacked"
     with zipfile.ZipFile(bundle) as archive:

@@ -84,11 +84,16 @@ def test_the_package_metadata_has_what_a_pypi_page_shows():
 
 @pytest.mark.slow
 def test_the_built_wheel_installs_into_a_fresh_venv_and_runs(tmp_path: Path):
-    """As a release would: sdist and wheel from a copy of the sources, the wheel into a fresh venv."""
+    """As a release would: sdist and wheel from a copy of the sources, the wheel into a fresh venv.
+    Offline: the isolated build and the install take every package from the wheelhouse."""
     import shutil
     import subprocess
     import sys
 
+    from . import wheelhouse
+
+    found = wheelhouse.required()
+    offline = wheelhouse.offline_pip_env(found)
     source = tmp_path / "src"
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "node_modules", ".venv", "build", "dist")
     for name in ("pyproject.toml", "README.md"):
@@ -96,26 +101,34 @@ def test_the_built_wheel_installs_into_a_fresh_venv_and_runs(tmp_path: Path):
     for folder in ("server", "tools"):
         shutil.copytree(ROOT / folder, source / folder, ignore=ignore)
     dist = tmp_path / "dist"
-    # Bounded: the build and the install each take seconds with a warm pip cache.
-    subprocess.run(
+    # Bounded: the build and the install each take seconds from local wheels.
+    built = subprocess.run(
         [sys.executable, "-m", "build", "--outdir", str(dist), str(source)],
-        check=True,
         capture_output=True,
+        text=True,
         timeout=300,
+        env=offline,
     )
+    assert built.returncode == 0, wheelhouse.stale_hint(built.stdout + built.stderr)
+    version = _project()["version"]
     wheels, sdists = list(dist.glob("xcourier-*.whl")), list(dist.glob("xcourier-*.tar.gz"))
-    assert len(wheels) == 1 and len(sdists) == 1
+    assert [w.name for w in wheels] == [f"xcourier-{version}-py3-none-any.whl"]
+    assert [s.name for s in sdists] == [f"xcourier-{version}.tar.gz"]
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     bindir = venv / ("Scripts" if sys.platform == "win32" else "bin")
-    subprocess.run(
-        [str(bindir / "python"), "-m", "pip", "install", "--quiet", str(wheels[0])],
-        check=True,
+    # The wheel just built, by path, so an older xcourier wheel in the wheelhouse is never the one tested.
+    pip = [str(bindir / "python"), "-m", "pip", "install", "--quiet", "--no-index", "--find-links", str(found)]
+    installed = subprocess.run(
+        [*pip, str(wheels[0])],
         capture_output=True,
+        text=True,
         timeout=300,
+        env=offline,
     )
-    version = subprocess.run([str(bindir / "xcourier"), "--version"], capture_output=True, text=True, timeout=60)
-    assert version.stdout.strip() == f"xcourier {_project()['version']}"
+    assert installed.returncode == 0, wheelhouse.stale_hint(installed.stdout + installed.stderr)
+    version_line = subprocess.run([str(bindir / "xcourier"), "--version"], capture_output=True, text=True, timeout=60)
+    assert version_line.stdout.strip() == f"xcourier {version}"
     printed = subprocess.run(
         [str(bindir / "xcourier"), "connect", "vscode", "--sandbox", "--print"],
         capture_output=True,

@@ -839,10 +839,15 @@ def _post_price(text: str, summoned_reply: bool) -> int:
     return plans.POST_CREATE_SUMMONED if summoned_reply else plans.POST_CREATE
 
 
+# twitter-text's parser is super-linear on some inputs (minutes for a few KB): longer text is refused
+# unparsed. Inferred: X documents only the 280 weighted characters, and no post within them is this long.
+MAX_RAW_LENGTH = 4096
+
+
 def _check_weighted_length(text: str) -> None:
     import twitter_text  # lazy: costs ~0.4 s, only needed when a post is created
 
-    if twitter_text.parse_tweet(text).weightedLength > MAX_WEIGHTED_LENGTH:
+    if len(text) > MAX_RAW_LENGTH or twitter_text.parse_tweet(text).weightedLength > MAX_WEIGHTED_LENGTH:
         # Wording and status as X's POST /2/tweets reports it (quoted in gundogan8/FotBot#22).
         raise errors.invalid_request(
             "Your Tweet text is too long. For more information on how Twitter determines text length "

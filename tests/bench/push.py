@@ -166,6 +166,10 @@ async def simulate_poll(n: int, use_search: bool, seed: int = 0) -> dict[str, An
     }
 
 
+def delay(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
 async def run(posts: int = PUSH_POSTS) -> dict[str, Any]:
     logging.getLogger("xcourier").setLevel(logging.ERROR)
     rows: list[dict[str, Any]] = []
@@ -177,15 +181,15 @@ async def run(posts: int = PUSH_POSTS) -> dict[str, Any]:
                 rows.append(await simulate_poll(n, use_search))
     print(
         table(
-            ["N", "mode", "posts", "delivered", "p50 delay s", "p99 delay s", "X requests/h"],
+            ["N", "mode", "posts", "delivered", "p50 delay", "p99 delay", "X requests/h"],
             [
                 [
                     r["users"],
                     r["mode"],
                     r["posts"],
                     r["delivered"],
-                    r["p50_delay_s"],
-                    r["p99_delay_s"],
+                    delay(r["p50_delay_s"]),
+                    delay(r["p99_delay_s"]),
                     f"{r['requests_per_hour']:.0f}",
                 ]
                 for r in rows

@@ -51,6 +51,18 @@ def test_280_weighted_characters_is_the_limit(x: httpx.Client) -> None:
     assert "too long" in response.json()["errors"][0]["message"]
 
 
+def test_text_twitter_text_would_parse_for_minutes_is_refused_unparsed(x: httpx.Client, monkeypatch) -> None:
+    import twitter_text
+
+    def never(_text: str) -> None:
+        raise AssertionError("parse_tweet ran on over-long text")
+
+    monkeypatch.setattr(twitter_text, "parse_tweet", never)
+    response = x.post("/2/tweets", json={"text": "a." * 2049})
+    assert response.status_code == 400
+    assert "too long" in response.json()["errors"][0]["message"]
+
+
 def test_cjk_counts_double_and_urls_count_23(x: httpx.Client) -> None:
     assert x.post("/2/tweets", json={"text": "字" * 141}).status_code == 400
     assert x.post("/2/tweets", json={"text": "字" * 140}).status_code == 201
