@@ -111,5 +111,8 @@ async def test_soak_with_faults_loses_and_duplicates_nothing(runtime, admin, san
     for name, made in watched.items():
         followed = runtime.watcher.recent(name)
         assert followed.delivered == len(made), f"@{name}: {followed.delivered} delivered of {len(made)}"
-        assert followed.cursor == made[-1]
+        # Pushed posts move the cursor only to a point safely behind them (X's stream is not ordered),
+        # polled ones to the newest read: never past the newest post, never missing one.
+        assert followed.cursor is not None and int(followed.cursor) <= int(made[-1])
+        assert {post.id for post in followed.recent} >= set(made[-5:])
     assert growth < 64 * 1024, f"RSS grew by {growth} KB"
