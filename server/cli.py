@@ -37,20 +37,10 @@ from .settings import (
     check_public_url,
     is_loopback_host,
     media_roots_from_env,
+    port_number,
 )
 
 logger = logging.getLogger("xcourier")
-
-
-def _port(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        # Without this, argparse names the function: "invalid _port value".
-        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (0-65535)") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{value} is not a TCP port (0-65535)")
-    return port
 
 
 def _positive(value: float, flag: str) -> float:
@@ -97,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--sandbox-port",
-        type=_port,
+        type=port_number,
         default=0,
         metavar="P",
         help="with --sandbox: serve the sandbox on 127.0.0.1:P so its admin API can be reached (default: free port)",
@@ -170,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="http: address to bind (default 127.0.0.1; other addresses need --auth x or --insecure-no-auth)",
     )
-    serve.add_argument("--port", type=_port, default=8000, help="http: port (default 8000; 0 picks a free one)")
+    serve.add_argument("--port", type=port_number, default=8000, help="http: port (default 8000; 0 picks a free one)")
     serve.add_argument(
         "--api-base-url", metavar="URL", help=f"X API base URL (default https://api.x.com; env {ENV_API_BASE_URL})"
     )
@@ -238,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the X API sandbox alone",
         description="Run the X API sandbox on loopback and print one JSON line with its URL and a token.",
     )
-    sandbox.add_argument("--port", type=_port, default=0, help="port on 127.0.0.1 (default: any free port)")
+    sandbox.add_argument("--port", type=port_number, default=0, help="port on 127.0.0.1 (default: any free port)")
     sandbox.add_argument(
         "--plan",
         choices=PLANS,

@@ -187,12 +187,6 @@ class Runtime:
         Tests pass run_watcher=False and a clock, and drive polls themselves; push runs with the
         watcher unless `run_push` says otherwise.
         """
-        if settings.auth == "x":
-            from .hosted.runtime import open_hosted
-
-            async with open_hosted(settings, clock=clock) as hosted:
-                yield hosted
-            return
         owns_sandbox = sandbox_server is None
         tokens: TokenProvider
         store: TokenStore

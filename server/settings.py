@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import os
 from dataclasses import dataclass, field
@@ -95,6 +96,18 @@ def check_media_roots(roots: tuple[Path, ...]) -> tuple[Path, ...]:
         if not root.expanduser().is_dir():
             raise SettingsError(f"--media-root {root}: not a directory. Pass an existing folder.")
     return tuple(root.expanduser().resolve() for root in roots)
+
+
+def port_number(value: str) -> int:
+    """An argparse type for every --port flag (serve, sandbox, auth login)."""
+    try:
+        port = int(value)
+    except ValueError:
+        # Without this, argparse names the function: "invalid port_number value".
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (0-65535)") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port (0-65535)")
+    return port
 
 
 def check_api_base_url(url: str) -> str:

@@ -145,13 +145,7 @@ def test_no_import_cycles_among_xcourier_modules():
 
 # Circles through imports made inside functions, each left for the owner of a file to break. Only these may
 # remain; once one is gone, take it out of this list.
-KNOWN_LAZY_CYCLES = {
-    # runtime.py's Runtime.open still opens hosted mode itself; serve.open_runtime (the composition root)
-    # does it now, so that branch can go.
-    frozenset({"xcourier.server.runtime", "xcourier.server.hosted.runtime", "xcourier.server.hosted.tenants"}),
-    # auth/commands.py borrows cli._port for its --port.
-    frozenset({"xcourier.server.cli", "xcourier.server.auth.commands"}),
-}
+KNOWN_LAZY_CYCLES: set[frozenset[str]] = set()
 
 
 def test_imports_inside_functions_add_no_new_cycle():
@@ -172,7 +166,7 @@ def test_tools_never_import_server():
 
 # Where hosted code may be imported from, outside its package: the composition root, which picks the mode.
 COMPOSITION_ROOT = {"xcourier.server.serve", "xcourier.server.app", "xcourier.server.cli"}
-KNOWN_UPWARD = {"xcourier.server.runtime"}  # see KNOWN_LAZY_CYCLES
+KNOWN_UPWARD: set[str] = set()
 
 
 def test_only_the_composition_root_imports_hosted_code():

@@ -13,9 +13,8 @@ from typing import Any
 import anyio
 
 from ..config_file import ConfigError, load_config, section
-from ..settings import SettingsError, check_api_base_url
+from ..settings import SettingsError, check_api_base_url, port_number
 from . import oauth
-from .login import LoginError, login
 from .store import EXIT_STORE_UNAVAILABLE, StoreError, StoreUnavailableError, TokenStore, open_store, preflight
 from .tokenset import TokenSet
 
@@ -53,11 +52,9 @@ def add_parser(commands: Any) -> None:
         metavar="SCOPE",
         help=f"scopes to ask for (default: {' '.join(oauth.DEFAULT_SCOPES)})",
     )
-    from ..cli import _port  # serve's port parsing: "--port abc" is said plainly, not as a function name
-
     login_parser.add_argument(
         "--port",
-        type=_port,
+        type=port_number,
         default=8765,
         help="loopback callback port (default 8765); http://127.0.0.1:PORT/callback must be registered in the X app",
     )
@@ -82,6 +79,9 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    # The login machinery loads only when an auth command runs, not when the parser is built for `serve`.
+    from .login import LoginError
+
     handlers: dict[str, Callable[[argparse.Namespace, dict[str, str]], Any]] = {
         "login": _login,
         "status": _status,
@@ -114,6 +114,8 @@ def _describe(tokens: TokenSet, now: float) -> str:
 
 
 async def _login(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    from .login import LoginError, login
+
     auth_config = section(load_config(environ), "auth")
     scopes = tuple(args.scopes or auth_config.get("scopes") or oauth.DEFAULT_SCOPES)
     scopes = tuple(scope for item in scopes for scope in item.replace(",", " ").split())
@@ -148,6 +150,8 @@ async def _login(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
 def _client_secret(args: argparse.Namespace, environ: dict[str, str], auth_config: dict[str, Any]) -> str | None:
     """A confidential client's secret, from where no other user of the machine can read it."""
+    from .login import LoginError
+
     if args.client_secret:
         # /proc/PID/cmdline (ps, top) is readable by every local user for as long as the login waits.
         print(
@@ -174,6 +178,7 @@ def _client_secret(args: argparse.Namespace, environ: dict[str, str], auth_confi
 
 async def _sandbox_login(args: argparse.Namespace, scopes: tuple[str, ...], show: Callable[[str], None]) -> int:
     from ..sandbox import PUBLIC_CLIENT_ID, SandboxServer
+    from .login import login
     from .memory_store import MemoryTokenStore
 
     with SandboxServer() as sandbox:

@@ -45,7 +45,7 @@ def _coldstart(results: dict[str, Any]) -> tuple[str, bool | None]:
     if cold is None:
         return "not run", None
     ratios = {r["server"]: r["ratio_to_floor"] for r in cold["rows"] if not r["server"].startswith("floor")}
-    shown = " / ".join(f"{ratio:.2f}x ({name.removeprefix('xcourier serve ')})" for name, ratio in ratios.items())
+    shown = " / ".join(f"{ratio:.2f}x {name.removeprefix('xcourier serve ')}" for name, ratio in ratios.items())
     return shown, max(ratios.values()) <= 1.15
 
 
@@ -55,9 +55,12 @@ def _first_call(results: dict[str, Any]) -> tuple[str, bool | None]:
     if not rows:
         return "not run", None
     token = next(r for r in rows if "token" in r["server"])
-    return f"{token['first_call_over_floor_ms'] / 1000:+.3f} s over the floor's", token[
-        "first_call_over_floor_ms"
-    ] <= 50
+    others = [r for r in rows if not r["server"].startswith("floor")]
+    shown = " / ".join(
+        f"{r['first_call_over_floor_ms'] / 1000:+.3f} s {r['server'].removeprefix('xcourier serve ')}" for r in others
+    )
+    # The goal is about serving X (token or login); --sandbox also starts its emulator's first request here.
+    return shown + " (over the floor's)", token["first_call_over_floor_ms"] <= 50
 
 
 def _watcher(field: str, goal: float) -> Callable[[dict[str, Any]], tuple[str, bool | None]]:
