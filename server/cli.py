@@ -63,7 +63,9 @@ def _poll_interval(flag: float | None, environ: dict[str, str]) -> float:
     return _positive(value, ENV_POLL_INTERVAL)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, serve_only: bool = False) -> argparse.ArgumentParser:
+    """The whole command line; with `serve_only`, `xcourier serve` alone (what main uses for `serve`: the
+    other commands' parsers import their machinery, ~10 ms of a stdio server's start-up for nothing)."""
     parser = argparse.ArgumentParser(
         prog="xcourier",
         description="An MCP server that acts on X: post, delete, like, repost, send DMs.",
@@ -222,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST",
         help="fetch Client ID Metadata Documents from HOST even if it resolves to a private address",
     )
+    if serve_only:
+        return parser
 
     sandbox = commands.add_parser(
         "sandbox",
@@ -517,7 +521,8 @@ def configure_logging(level: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(serve_only=argv[:1] == ["serve"]).parse_args(argv)
     if args.command == "serve":
         return _serve(args)
     if args.command == "sandbox":
@@ -602,6 +607,20 @@ def _port_in_use_message(ports: list[tuple[str, int]]) -> str:
     )
 
 
+def _warm_tls_context() -> threading.Thread:
+    """Build the process's TLS context (tools.client.tls_context) in a thread while the main thread imports mcp.
+
+    Loading certifi's CA bundle takes ~20 ms, and OpenSSL parses it without holding the GIL, so on a
+    second core it costs the spawn-to-tools/list wait nothing. Joined before the server starts, so the
+    runtime's clients find it built and no second one is made.
+    """
+    from xcourier.tools.client import tls_context
+
+    thread = threading.Thread(target=tls_context, name="xcourier-tls-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def _serve(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(args, _environ())
@@ -609,9 +628,12 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"xcourier: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    warm_up = _warm_tls_context()
     import anyio
 
     from .serve import serve
+
+    warm_up.join()
 
     if settings.transport == "stdio" and sys.stdin.isatty():
         print(

@@ -57,13 +57,17 @@ async def is_xcourier_sandbox(api_base_url: str) -> bool:
 
     import httpx
 
+    from xcourier.tools.client import tls_context
+
     from .settings import is_loopback_host
 
     parts = urlsplit(api_base_url)
     if parts.scheme != "http" or not is_loopback_host(parts.hostname or ""):
         return False
     try:
-        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as http:
+        # The process's one TLS context: plain http needs none, but httpx builds a default one per client
+        # otherwise (certifi's bundle, ~20 ms of the spawn-to-tools/list wait).
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False, verify=tls_context()) as http:
             response = await http.get(api_base_url.rstrip("/") + "/_sandbox/calls")
         return response.status_code == 200 and isinstance(response.json().get("calls"), dict)
     except (httpx.HTTPError, ValueError, AttributeError):

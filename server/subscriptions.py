@@ -5,6 +5,10 @@ their session; 2026-07-28 clients open `subscriptions/listen` streams, which the
 from the SubscriptionBus we publish to. A middleware sees which URIs a listen stream asks for
 (and when it ends), so the watcher polls exactly the users someone is listening to.
 
+A subscription the watcher drops because the grant it was made under ended (hosted mode: the
+token was revoked, X refused the login) gets nothing more: a 2025-era session is no longer told,
+and a listen stream is ended, before the news that prompted the check goes out.
+
 MCPServer has no public hook for `resources/subscribe` or for a connection's end, so this is
 the one module that reaches into the SDK's private attributes (`_lowlevel_server`, the
 session's `_connection`); tests/mcp/test_subscriptions.py fails loudly if an upgrade moves them.
@@ -13,8 +17,8 @@ session's `_connection`); tests/mcp/test_subscriptions.py fails loudly if an upg
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -24,6 +28,7 @@ from mcp.server.subscriptions import ResourceUpdated, SubscriptionBus
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
     INVALID_PARAMS,
+    INVALID_REQUEST,
     EmptyResult,
     SetLevelRequestParams,
     SubscribeRequestParams,
@@ -37,6 +42,17 @@ from .watcher import Watcher, username_of
 logger = logging.getLogger("xcourier.subscriptions")
 
 _CLEANUP_REGISTERED = "xcourier.subscriptions.cleanup"
+# How long ending a listen stream may take before the news goes out regardless: a bound, not a wait for
+# time to pass (the stream's handler unwinds at its next await).
+_STREAM_END_BOUND = 10.0
+
+
+@dataclass(eq=False)
+class _Listen:
+    """One subscriptions/listen stream, as the watcher's subscriber: ended from outside by its cancel scope."""
+
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    done: anyio.Event = field(default_factory=anyio.Event)
 
 
 class Subscriptions:
@@ -46,6 +62,7 @@ class Subscriptions:
         # uri -> {connection key: session}: 2025-era subscribers, told on their own session.
         self._legacy: dict[str, dict[int, Any]] = {}
         watcher.publishers.append(self.publish)
+        watcher.dropped.append(self._dropped)
 
     def install(self, server: MCPServer) -> None:
         lowlevel = server._lowlevel_server  # private: MCPServer has no public resources/subscribe hook
@@ -93,6 +110,17 @@ class Subscriptions:
         await self._watcher.unsubscribe((key, uri), uri)
         return EmptyResult()
 
+    async def _dropped(self, subscriber: Hashable) -> None:
+        """The watcher dropped a subscription whose grant ended: nothing more reaches its session or stream."""
+        if isinstance(subscriber, _Listen):
+            subscriber.scope.cancel()
+            # The stream leaves the bus as its handler unwinds; the news that prompted this goes out after.
+            with anyio.move_on_after(_STREAM_END_BOUND):
+                await subscriber.done.wait()
+        elif isinstance(subscriber, tuple) and len(subscriber) == 2:
+            key, uri = subscriber
+            self._legacy.get(uri, {}).pop(key, None)
+
     async def _connection_closed(self, key: int) -> None:
         for uri, sessions in list(self._legacy.items()):
             if sessions.pop(key, None) is not None:
@@ -103,7 +131,7 @@ class Subscriptions:
     async def _listen_middleware(self, ctx: ServerRequestContext[Any, Any], call_next: Any) -> Any:
         if ctx.method != "subscriptions/listen":
             return await call_next(ctx)
-        stream = object()
+        stream = _Listen()
         refused: list[str] = []
         try:
             for uri in _listened_uris(ctx.params):
@@ -116,11 +144,18 @@ class Subscriptions:
                 # A user this caller may not see (or who doesn't exist) is not listened to at all,
                 # even if someone else's subscription has it polled.
                 ctx = replace(ctx, params=_without(ctx.params, refused))
-            return await call_next(ctx)  # returns when the listen stream ends
+            with stream.scope:
+                return await call_next(ctx)  # returns when the listen stream ends
+            raise MCPError(
+                INVALID_REQUEST,
+                "This stream has ended: the sign-in it was opened with was revoked, or X no longer accepts that "
+                "X login. Sign in again and listen anew.",
+            )
         finally:
             # A client leaving cancels this request; the cleanup must still run.
             with anyio.CancelScope(shield=True):
                 await self._watcher.unsubscribe(stream)
+            stream.done.set()
 
 
 async def _accept_log_level(ctx: ServerRequestContext[Any, Any], params: SetLevelRequestParams) -> EmptyResult:

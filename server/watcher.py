@@ -30,7 +30,7 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,7 +40,7 @@ import anyio
 
 from xcourier.tools import timeline
 from xcourier.tools.client import TokenProvider, XClient
-from xcourier.tools.errors import ForbiddenError, RateLimitedError, XError
+from xcourier.tools.errors import ForbiddenError, RateLimit, RateLimitedError, XError
 from xcourier.tools.timeline import Post
 from xcourier.tools.users import UserDirectory
 
@@ -115,8 +115,22 @@ class PushHooks(Protocol):
     def status(self) -> dict[str, Any]: ...
 
 
+class Permission(Protocol):
+    """Hosted mode: the grant (one client's sign-in) a subscription is made under, and whether it still stands."""
+
+    def current(self) -> Hashable | None:
+        """The grant of the request being handled; None where there is none."""
+        ...
+
+    async def allows(self, grant: Hashable) -> bool: ...
+
+    async def ended(self, grant: Hashable) -> None:
+        """Tell everyone else that cares (the session table) that the grant is over."""
+        ...
+
+
 class SubscriberTokens(Protocol):
-    def add(self, subscriber: Hashable, tokens: TokenProvider) -> None: ...
+    def add(self, subscriber: Hashable, tokens: TokenProvider, login: str) -> None: ...
 
     def discard(self, subscriber: Hashable) -> None: ...
 
@@ -134,6 +148,7 @@ class Watched:
     recent: deque[Post] = field(default_factory=lambda: deque(maxlen=RECENT))
     uris: dict[Hashable, str] = field(default_factory=dict)  # subscriber -> the URI it used
     callers: dict[Hashable, str] = field(default_factory=dict)  # hosted: subscriber -> the X user id behind it
+    grants: dict[Hashable, Hashable] = field(default_factory=dict)  # hosted: subscriber -> the grant it was made under
     next_due: float = 0.0
     last_polled: float = 0.0
     interval: float = DEFAULT_MIN_INTERVAL
@@ -180,6 +195,7 @@ class Watcher:
         subscriber_tokens: SubscriberTokens | None = None,
         fleet: Fleet | None = None,
         budget: Budget | None = None,
+        permission: Permission | None = None,
     ) -> None:
         self._client = client
         self._users = users
@@ -191,6 +207,7 @@ class Watcher:
         # Hosted mode: subscriptions are checked with the caller's X access, and polls use a subscriber's.
         self._reader = reader
         self._subscriber_tokens = subscriber_tokens
+        self._permission = permission
         self.fleet = fleet
         self._budget = budget
         self.paused: Refusal | None = None  # the budget is used up: no polls until `paused.until`
@@ -201,6 +218,9 @@ class Watcher:
         self._poll_lock = anyio.Lock()
         self._wakeup = anyio.Event()
         self.publishers: list[Publisher] = []
+        # Told of each subscription ended because its grant did (revoked, its login refused): the
+        # subscriptions layer ends the stream or session it was made on.
+        self.dropped: list[Callable[[Hashable], Awaitable[None]]] = []
         self._logged_interval: float | None = None
         self.push: PushHooks | None = None  # set when X pushes new posts (server/push.py)
 
@@ -238,8 +258,11 @@ class Watcher:
             watched.uris[subscriber] = uri
             if reader is not None:
                 watched.callers[subscriber] = reader.user_id
+            grant = self._permission.current() if self._permission is not None else None
+            if grant is not None:
+                watched.grants[subscriber] = grant
                 if self._subscriber_tokens is not None:
-                    self._subscriber_tokens.add(subscriber, reader.tokens)
+                    self._subscriber_tokens.add(subscriber, reader.tokens, reader.user_id)
         self._wakeup.set()
 
     async def unsubscribe(self, subscriber: Hashable, uri: str | None = None) -> None:
@@ -248,6 +271,7 @@ class Watcher:
             if subscriber in watched.uris and (uri is None or watched.uris[subscriber] == uri):
                 del watched.uris[subscriber]
                 watched.callers.pop(subscriber, None)
+                watched.grants.pop(subscriber, None)
             if not watched.uris and self._watched.get(key) is watched:
                 del self._watched[key]
                 logger.info("newPost watcher: stopped watching @%s", watched.username)
@@ -265,6 +289,28 @@ class Watcher:
                         logger.exception("newPost watcher: could not release the lease on @%s", watched.username)
         if self._subscriber_tokens is not None and not any(subscriber in w.uris for w in self._watched.values()):
             self._subscriber_tokens.discard(subscriber)
+
+    async def end_grant(self, grant: Hashable) -> int:
+        """A grant ended (revoked, its X login refused or replaced): every subscription made under it is
+        dropped, its login leaves the polls, and the subscriptions layer ends its streams. Returns how many."""
+        ended = {s for w in self._watched.values() for s, g in w.grants.items() if g == grant}
+        for subscriber in ended:
+            await self.unsubscribe(subscriber)
+            for hook in self.dropped:
+                await hook(subscriber)
+        if ended:
+            logger.info("newPost watcher: ended %d subscription(s) of a grant that is over", len(ended))
+        return len(ended)
+
+    async def _recheck(self, watched: Watched) -> None:
+        """Permission to watch is checked again whenever a poll or news runs on the subscribers' behalf: a
+        grant may have ended on another instance, or X may have refused its login meanwhile."""
+        if self._permission is None or not watched.grants:
+            return
+        for grant in set(watched.grants.values()):
+            if not await self._permission.allows(grant):
+                await self.end_grant(grant)
+                await self._permission.ended(grant)
 
     async def _baseline(self, name: str, client: XClient, users: UserDirectory) -> Watched:
         user = await users.by_username(name)
@@ -399,6 +445,9 @@ class Watcher:
         for watched in due:
             if id(watched) in searched_ids:
                 continue
+            await self._recheck(watched)
+            if not watched.uris:
+                continue  # nobody may watch them any more: unwatched
             if self._wait_for_reset(watched, f"GET {timeline.TIMELINE}"):
                 continue
             requests += 1
@@ -410,12 +459,25 @@ class Watcher:
         return requests
 
     def _wait_for_reset(self, watched: Watched, endpoint: str) -> bool:
-        """Budget known to be spent: schedule for the reset instead of collecting 429s."""
-        rate_limit = self._client.rate_limits.get(endpoint)
-        if rate_limit is None or rate_limit.remaining > 0 or rate_limit.reset_at <= self._clock():
+        """Budget known to be spent: schedule for the reset instead of collecting 429s. A shared poller's
+        budget is that of the logins it may poll this user with: spent only when every one is (or the
+        app's is); the client then says when the first frees up."""
+        now = self._clock()
+        rate_limit = self._rate_limit_for([watched], endpoint)
+        window = rate_limit.spent_window(now) if rate_limit is not None else None
+        if window is None:
             return False
-        watched.next_due = max(watched.next_due, rate_limit.reset_at)
+        watched.next_due = max(watched.next_due, window.reset_at)
         return True
+
+    def _rate_limit_for(self, members: Sequence[Watched], endpoint: str) -> RateLimit | None:
+        """The budget a poll of these users has on `endpoint` (with a shared poller: on their subscribers'
+        logins, the one it would use)."""
+        token = polling_for.set(frozenset(s for w in members for s in w.uris))
+        try:
+            return self._client.rate_limit_for(endpoint, self._clock())
+        finally:
+            polling_for.reset(token)
 
     def _searchable(self, watched: Watched, now: float) -> bool:
         return watched.cursor is not None and now - timeline.posted_at(watched.cursor) < _SEARCH_REACH
@@ -573,6 +635,7 @@ class Watcher:
         self._wakeup.set()
 
     async def _tell_subscribers(self, watched: Watched) -> None:
+        await self._recheck(watched)
         for uri in sorted(set(watched.uris.values())):
             for publish in self.publishers:
                 await publish(uri)
@@ -646,8 +709,10 @@ class Watcher:
         for watched in members:
             watched.next_due = resume
 
-    def _interval_for(self, requests_per_round: int, endpoint: str = f"GET {timeline.TIMELINE}") -> float:
-        rate_limit = self._client.rate_limits.get(endpoint)
+    def _interval_for(
+        self, requests_per_round: int, endpoint: str = f"GET {timeline.TIMELINE}", members: Sequence[Watched] = ()
+    ) -> float:
+        rate_limit = self._rate_limit_for(members, endpoint)
         if rate_limit is None:
             return self.min_interval
         now = self._clock()
@@ -661,14 +726,14 @@ class Watcher:
     def _schedule(self, members: list[Watched], endpoint: str, *, requests_per_round: int) -> None:
         if not members:
             return
-        interval = self._interval_for(requests_per_round, endpoint)
+        interval = self._interval_for(requests_per_round, endpoint, members)
         now = self._clock()
         for watched in members:
             watched.interval = interval
             watched.next_due = now + interval
         if interval != self._logged_interval:
             self._logged_interval = interval
-            rate_limit = self._client.rate_limits.get(endpoint)
+            rate_limit = self._rate_limit_for(members, endpoint)
             left = (
                 f"{rate_limit.remaining} requests left until {_iso(rate_limit.reset_at)}"
                 if rate_limit

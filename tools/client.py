@@ -8,10 +8,11 @@ import logging
 import random
 import ssl
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
 import anyio
@@ -21,8 +22,11 @@ from .errors import (
     AnswerUnreadableError,
     NotSentError,
     RateLimit,
+    RateLimitedError,
     ServerError,
     TransportError,
+    UnauthorizedError,
+    Window,
     error_from_partial,
     error_from_response,
     transport_error,
@@ -32,6 +36,10 @@ logger = logging.getLogger("xcourier.x")
 
 DEFAULT_BASE_URL = "https://api.x.com"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# The login of a client with one (its TokenProvider is not a LoginPool).
+ONE_LOGIN = ""
+# Rate-limit states kept per (login, endpoint); past this the least recently updated are dropped.
+MAX_LOGIN_STATES = 10_000
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,29 @@ class TokenProvider(Protocol):
         ...
 
 
+@runtime_checkable
+class LoginPool(Protocol):
+    """Several users' logins behind one client (hosted mode's shared poller).
+
+    X counts per-user limits per login and per-app limits for the whole app ("Per-user limits: apply
+    with OAuth 1.0a or OAuth 2.0 user tokens", docs.x.com x-api/fundamentals/rate-limits, xdevplatform/docs
+    at 0bfed9f0), so one login spending its budget must not stop calls the others can still make: the
+    client keeps each login's windows apart and calls with the first login whose windows aren't spent.
+    """
+
+    def logins(self) -> list[str]:
+        """The logins the call at hand may use (ids, e.g. X user ids), preferred first."""
+        ...
+
+    async def login_token(self, login: str) -> str:
+        """An access token of `login`. Raises UnauthorizedError if it can't be used (the pool drops it)."""
+        ...
+
+    async def refresh_login(self, login: str, rejected: str) -> str | None:
+        """X said 401 to `rejected`, a token of `login`: a fresh token of it, or None (the pool drops it)."""
+        ...
+
+
 class StaticTokenProvider:
     """A fixed access token (e.g. XCOURIER_ACCESS_TOKEN): never refreshed."""
 
@@ -97,7 +128,7 @@ class XClient:
 
     def __init__(
         self,
-        tokens: TokenProvider,
+        tokens: TokenProvider | LoginPool,
         *,
         base_url: str = DEFAULT_BASE_URL,
         http: httpx.AsyncClient | None = None,
@@ -115,7 +146,11 @@ class XClient:
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
             headers={"User-Agent": "xcourier"},
         )
+        # Each endpoint's windows as of X's latest answer, whichever login it was for: what status shows,
+        # and the app's windows (per-app ones count every login's calls).
         self.rate_limits: dict[str, RateLimit] = {}
+        # (login, endpoint) -> that login's windows as of its latest answer on the endpoint.
+        self._login_limits: OrderedDict[tuple[str, str], RateLimit] = OrderedDict()
         # X's clock minus this machine's, from the Date header of X's latest answer (None before
         # any): a post's snowflake id is stamped by X's clock, a send time by this one.
         self.clock_offset: float | None = None
@@ -181,8 +216,73 @@ class XClient:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _spent(self, endpoint: str) -> bool:
-        rate_limit = self.rate_limits.get(endpoint)
+        rate_limit = self.rate_limit_for(endpoint)
         return rate_limit is not None and rate_limit.spent_window(time.time()) is not None
+
+    # -- rate-limit state, per login ------------------------------------------------------------
+
+    def _logins(self) -> list[str]:
+        return self._tokens.logins() if isinstance(self._tokens, LoginPool) else [ONE_LOGIN]
+
+    def login_rate_limit(self, endpoint: str, login: str = ONE_LOGIN) -> RateLimit | None:
+        """What `login` may still call on `endpoint`: its own windows, and the app's as X reported them last."""
+        own = self._login_limits.get((login, endpoint))
+        latest = self.rate_limits.get(endpoint)
+        windows = tuple(w for w in (own.windows if own else ()) if not w.per_app)
+        return RateLimit.of(windows + tuple(w for w in (latest.windows if latest else ()) if w.per_app))
+
+    def _blocked(self, endpoint: str, login: str, now: float) -> Window | None:
+        rate_limit = self.login_rate_limit(endpoint, login)
+        return rate_limit.spent_window(now) if rate_limit is not None else None
+
+    def rate_limit_for(self, endpoint: str, now: float | None = None) -> RateLimit | None:
+        """The endpoint's state for the call at hand: that of the login it would be made with (the first
+        one whose windows aren't spent), or, when every login's are, of the one that frees up first. None
+        when nothing is known (or there is no login to call with)."""
+        at = time.time() if now is None else now
+        spent: list[tuple[float, RateLimit]] = []
+        for login in self._logins():
+            rate_limit = self.login_rate_limit(endpoint, login)
+            window = rate_limit.spent_window(at) if rate_limit is not None else None
+            if window is None:
+                return rate_limit
+            assert rate_limit is not None
+            spent.append((window.reset_at, rate_limit))
+        return min(spent, key=lambda pair: pair[0])[1] if spent else None
+
+    def _note_rate_limit(self, endpoint: str, login: str, rate_limit: RateLimit) -> None:
+        self.rate_limits[endpoint] = rate_limit
+        key = (login, endpoint)
+        self._login_limits.pop(key, None)
+        self._login_limits[key] = rate_limit
+        while len(self._login_limits) > MAX_LOGIN_STATES:
+            self._login_limits.popitem(last=False)
+
+    async def _token_for(self, endpoint: str, tried: set[str]) -> tuple[str, str]:
+        """A login to call `endpoint` with and its token: the first the pool offers, not tried yet, whose
+        windows aren't spent. When every one is spent, a RateLimitedError until the first frees up."""
+        if not isinstance(self._tokens, LoginPool):
+            return ONE_LOGIN, await self._tokens.access_token()
+        now = time.time()
+        candidates = [login for login in self._tokens.logins() if login not in tried]
+        spent = {login: w for login in candidates if (w := self._blocked(endpoint, login, now)) is not None}
+        for login in candidates:
+            if login in spent:
+                continue
+            try:
+                return login, await self._tokens.login_token(login)
+            except UnauthorizedError:
+                tried.add(login)
+        if spent:
+            first = min(spent, key=lambda login: spent[login].reset_at)
+            window = spent[first]
+            raise RateLimitedError(
+                f"Every login {endpoint} could be called with has spent its rate limit "
+                f"({window.name} window); the first frees up at {window.reset_at:.0f}.",
+                endpoint=endpoint,
+                rate_limit=self.login_rate_limit(endpoint, first),
+            )
+        raise UnauthorizedError(f"No login that may call {endpoint} can be used.", endpoint=endpoint)
 
     async def _request_once(
         self,
@@ -199,22 +299,54 @@ class XClient:
         endpoint = f"{method} {path_template}"
         path = path_template.format_map({k: quote(v, safe="") for k, v in (path_params or {}).items()})
         url = self.base_url + path
-        token = await self._tokens.access_token()
-        response = await self._send(method, url, endpoint, token, params, json, files, data)
+        tried: set[str] = set()
+        login, token = await self._token_for(endpoint, tried)
+        response = await self._send(method, url, endpoint, login, token, params, json, files, data)
         if response.status_code == 401:
-            retry_token = await self._tokens.refresh_after_unauthorized(token)
-            if retry_token is not None and retry_token != token:
-                response = await self._send(method, url, endpoint, retry_token, params, json, files, data)
+            retry = await self._after_unauthorized(endpoint, login, token, tried)
+            if retry is not None:
+                login, token = retry
+                response = await self._send(method, url, endpoint, login, token, params, json, files, data)
+        # A pool's login whose own window ran out: the call goes on with the next one, each tried once.
+        # An app window, or a 429 that names none, is the same for every login: no point in trying others.
+        while response.status_code == 429 and isinstance(self._tokens, LoginPool):
+            window = self._blocked(endpoint, login, time.time())
+            if window is None or window.per_app:
+                break
+            tried.add(login)
+            try:
+                login, token = await self._token_for(endpoint, tried)
+            except (RateLimitedError, UnauthorizedError):
+                break  # X's own 429 says it best
+            response = await self._send(method, url, endpoint, login, token, params, json, files, data)
         body = self._parse(response, endpoint)
         if self._meter is not None:
             await self._meter(method, path_template, path_params or {}, body)
         return body
+
+    async def _after_unauthorized(
+        self, endpoint: str, login: str, token: str, tried: set[str]
+    ) -> tuple[str, str] | None:
+        """X said 401 to `token`: the one retry (a refreshed token; with a pool, another login if that one
+        is dead), or None. Never more, so a revoked login can't loop."""
+        if not isinstance(self._tokens, LoginPool):
+            fresh = await self._tokens.refresh_after_unauthorized(token)
+            return (login, fresh) if fresh is not None and fresh != token else None
+        fresh = await self._tokens.refresh_login(login, token)
+        if fresh is not None and fresh != token:
+            return login, fresh
+        tried.add(login)
+        try:
+            return await self._token_for(endpoint, tried)
+        except (RateLimitedError, UnauthorizedError):
+            return None  # X's 401 says it best
 
     async def _send(
         self,
         method: str,
         url: str,
         endpoint: str,
+        login: str,
         token: str,
         params: Mapping[str, str | int] | None,
         json: Any,
@@ -237,7 +369,7 @@ class XClient:
         self._note_clock(response.headers.get("date"))
         rate_limit = RateLimit.from_headers(response.headers)
         if rate_limit is not None:
-            self.rate_limits[endpoint] = rate_limit
+            self._note_rate_limit(endpoint, login, rate_limit)
         logger.debug("%s -> %s", endpoint, response.status_code)
         return response
 

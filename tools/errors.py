@@ -30,6 +30,11 @@ class Window:
     def spent(self, now: float) -> bool:
         return self.remaining <= 0 and self.reset_at > now
 
+    @property
+    def per_app(self) -> bool:
+        """Counted for the whole X app, every login together; the others count per login (user)."""
+        return self.name.endswith("per-app")
+
 
 # X's headers per window. The 15-minute ones are documented (docs.x.com, x-api/fundamentals/
 # rate-limits: x-rate-limit-limit / -remaining / -reset; that page also says windows are "usually
@@ -73,6 +78,11 @@ class RateLimit:
     @classmethod
     def from_headers(cls, headers: httpx.Headers) -> RateLimit | None:
         windows = tuple(w for name, prefix in _WINDOW_HEADERS if (w := _window(name, prefix, headers)) is not None)
+        return cls.of(windows)
+
+    @classmethod
+    def of(cls, windows: tuple[Window, ...]) -> RateLimit | None:
+        """The state these windows make up (15-minute first), or None without any."""
         if not windows:
             return None
         main = windows[0] if windows[0].name == "15-minute" else min(windows, key=lambda w: w.remaining)

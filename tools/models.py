@@ -19,7 +19,14 @@ from .errors import AnswerUnreadableError
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-class FileEntry(BaseModel):
+class _Model(BaseModel):
+    # Validators and serializers are built on a model's first use, not at import: a stdio server is spawned
+    # per client session, and most of these (X's answers to calls not yet made, the posting toolset's
+    # inputs) are not needed to answer tools/list. The tools' own schemas still build theirs at start-up.
+    model_config = ConfigDict(defer_build=True)
+
+
+class FileEntry(_Model):
     """A file as workflow tools pass it. Only `url` is required; the rest are hints."""
 
     model_config = ConfigDict(extra="ignore")
@@ -40,7 +47,7 @@ POLL_MIN_OPTIONS, POLL_MAX_OPTIONS, POLL_OPTION_MAX_CHARS = 2, 4, 25
 POLL_MIN_MINUTES, POLL_MAX_MINUTES = 5, 10080
 
 
-class Poll(BaseModel):
+class Poll(_Model):
     """A poll to attach to a post (CreatePostsPoll in spec 2.167). Checked by tools/posts.py, so a bad
     poll is refused with a message saying what to change rather than a schema error."""
 
@@ -74,7 +81,7 @@ def fill_edit_history(value: Any) -> Any:
     return {**value, "edit_history_tweet_ids": [post_id]} if isinstance(post_id, str) else value
 
 
-class PostData(BaseModel):
+class PostData(_Model):
     # Read straight from X's POST /2/tweets answer, whose CreatePostsResponseData requires only
     # `id` and `text` (spec 2.167); the edit history is filled from the answer's own id.
     model_config = ConfigDict(extra="ignore")
@@ -93,13 +100,13 @@ class PostData(BaseModel):
         return fill_edit_history(value)
 
 
-class CreatePostResult(BaseModel):
+class CreatePostResult(_Model):
     model_config = ConfigDict(extra="ignore")
 
     data: PostData
 
 
-class ThreadPost(BaseModel):
+class ThreadPost(_Model):
     """One post of a thread: text, media, or both."""
 
     model_config = ConfigDict(extra="forbid")
@@ -115,42 +122,42 @@ class ThreadPost(BaseModel):
     )
 
 
-class ThreadData(BaseModel):
+class ThreadData(_Model):
     posts: list[PostData] = Field(
         description="The thread's posts as created, in order; each replies to the one before."
     )
     last_id: str = Field(description="The last post's id: pass it as continue_from to add to the thread later.")
 
 
-class CreateThreadResult(BaseModel):
+class CreateThreadResult(_Model):
     data: ThreadData
 
 
-class DeletedData(BaseModel):
+class DeletedData(_Model):
     model_config = ConfigDict(extra="ignore")
 
     # DeletePostsResponseData requires `deleted` (spec 2.167).
     deleted: bool = Field(description="Whether X deleted the post.")
 
 
-class DeletePostResult(BaseModel):
+class DeletePostResult(_Model):
     model_config = ConfigDict(extra="ignore")
 
     data: DeletedData
 
 
-class LikedData(BaseModel):
+class LikedData(_Model):
     liked: bool = Field(
         description="Whether the signed-in user now likes the post. When X's answer leaves it out, true: inferred "
         "from X's success status."
     )
 
 
-class LikePostResult(BaseModel):
+class LikePostResult(_Model):
     data: LikedData
 
 
-class RepostData(BaseModel):
+class RepostData(_Model):
     id: str = Field(
         description="The reposted post's id (X's `rest_id`). When X's answer leaves it out, the tweet_id passed in."
     )
@@ -160,33 +167,33 @@ class RepostData(BaseModel):
     )
 
 
-class RepostPostResult(BaseModel):
+class RepostPostResult(_Model):
     data: RepostData
 
 
-class UnlikedData(BaseModel):
+class UnlikedData(_Model):
     liked: bool = Field(
         description="Whether the signed-in user still likes the post: false once undone. When X's answer leaves it "
         "out, false: inferred from X's success status."
     )
 
 
-class UnlikePostResult(BaseModel):
+class UnlikePostResult(_Model):
     data: UnlikedData
 
 
-class UnrepostedData(BaseModel):
+class UnrepostedData(_Model):
     retweeted: bool = Field(
         description="Whether the signed-in user still reposts the post: false once undone. When X's answer leaves "
         "it out, false: inferred from X's success status."
     )
 
 
-class UnrepostPostResult(BaseModel):
+class UnrepostPostResult(_Model):
     data: UnrepostedData
 
 
-class DirectMessageData(BaseModel):
+class DirectMessageData(_Model):
     # CreateDirectMessagesByParticipantIdResponseData requires both ids (spec 2.167): they are the
     # only way to find the message again, so an answer without them is unreadable, not filled in.
     model_config = ConfigDict(extra="ignore")
@@ -195,13 +202,13 @@ class DirectMessageData(BaseModel):
     dm_event_id: str = Field(description="The id of the message (its DM event).")
 
 
-class SendDirectMessageResult(BaseModel):
+class SendDirectMessageResult(_Model):
     model_config = ConfigDict(extra="ignore")
 
     data: DirectMessageData
 
 
-class User(BaseModel):
+class User(_Model):
     """A user as xcourier uses one: the id to act on, and the handle."""
 
     model_config = ConfigDict(extra="ignore")
@@ -214,7 +221,7 @@ class User(BaseModel):
 # --- X's answers, as sent: everything optional that spec 2.167 leaves optional -------------------
 
 
-class _Answer(BaseModel):
+class _Answer(_Model):
     model_config = ConfigDict(extra="ignore")
 
 

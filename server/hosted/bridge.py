@@ -31,6 +31,7 @@ from pydantic import BaseModel
 from ..auth import oauth
 from ..auth.store import TokenStore
 from ..auth.tokenset import TokenSet
+from .callers import GRANT_CLAIM, LOGIN_CLAIM, Grant, Grants
 from .clients import ClientRegistry
 
 logger = logging.getLogger("xcourier.hosted")
@@ -59,6 +60,7 @@ class XBridge:
         issuer_url: str,
         resource_url: str,
         x_scopes: tuple[str, ...] = oauth.DEFAULT_SCOPES,
+        grants: Grants | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -67,6 +69,9 @@ class XBridge:
         self.issuer = issuer_url.rstrip("/")
         self.resource_url = resource_url
         self.x_scopes = x_scopes
+        # Told when a grant ends here, so what it started on this instance (subscriptions, sessions) ends
+        # now; other instances find out when they next act for it (Grants.allows).
+        self.grants = grants
         self._clock = clock
 
     @property
@@ -265,7 +270,9 @@ class XBridge:
         record = await self._store.get_record("access", hashed(token))
         if record is None or not await self._login_lives(record):
             return None
-        return AccessToken(token=token, **_fields(record, AccessToken))
+        # The grant rides along, so what a request starts (a subscription) is tied to it and ends with it.
+        claims = {GRANT_CLAIM: record.get("family"), LOGIN_CLAIM: record.get("login")}
+        return AccessToken(token=token, claims=claims, **_fields(record, AccessToken))
 
     async def _login_lives(self, record: dict[str, Any]) -> bool:
         """Our tokens stand for one X login, from the sign-in that made them. Once X refused that login
@@ -292,14 +299,28 @@ class XBridge:
     async def _end_family(self, family: str) -> None:
         current = await self._store.take_record("family", family)
         if current is not None:
+            record = await self._store.take_record("refresh", str(current["refresh"]))
             await self._store.delete_record("access", str(current["access"]))
-            await self._store.delete_record("refresh", str(current["refresh"]))
+            await self._ended(family, record)
 
     async def _revoke(self, token_hash: str, kind: str) -> None:
+        """Either token of a pair ends the grant behind it: RFC 7009 section 2.1 has a revoked refresh token
+        take the grant's access tokens along (SHOULD) and lets a revoked access token take its refresh token
+        (MAY). The pair and the family go, and so does what the grant started."""
         other = "refresh" if kind == "access" else "access"
         record = await self._store.take_record(kind, token_hash)
         if record is not None:
             await self._store.delete_record(other, str(record[other]))
+            family = record.get("family")
+            if isinstance(family, str):
+                await self._store.delete_record("family", family)
+                await self._ended(family, record)
+
+    async def _ended(self, family: str, record: dict[str, Any] | None) -> None:
+        if self.grants is None:
+            return
+        record = record or {}
+        await self.grants.ended(Grant(family, str(record.get("subject") or ""), record.get("login")))
 
 
 def _fields(record: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:

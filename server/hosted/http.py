@@ -4,7 +4,8 @@ Transport checks come first, before authentication: a request whose Host is not 
 server's (DNS rebinding) or whose Origin is a foreign web page is refused outright. Then what
 anyone may call without signing in is bounded: registration (body size, per source and per
 instance per hour) and the token endpoint (a resource other than ours is refused, RFC 8707);
-and no one user, or source before authentication, can hold every MCP session.
+and no one user, or source before authentication, can hold every MCP session. A session ends
+with the grant it was opened under (revoked at /revoke, or its X login refused).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ..auth.store import StoreUnavailableError, TokenStore
 from ..runtime import Runtime
 from ..settings import Settings, SettingsError, is_loopback_host
 from .bridge import CALLBACK_PATH, CONSENT_PATH, XBridge
+from .callers import Grant, Grants, grant_of
 from .clients import ClientRegistry
 from .pages import SignInPages
 
@@ -84,6 +86,7 @@ def make_bridge(runtime: Runtime, settings: Settings, public_url: str, *, fetch_
         x_app=x_app,
         issuer_url=public_url,
         resource_url=public_url + MCP_PATH,
+        grants=runtime.tenants.grants if runtime.tenants is not None else None,
     )
 
 
@@ -122,23 +125,27 @@ def hosted_app(server: MCPServer, bridge: XBridge, store: TokenStore, public_url
     app.router.routes.append(Route(CONSENT_PATH, pages.consent_page, methods=["GET"]))
     app.router.routes.append(Route(CONSENT_PATH, pages.consent_answer, methods=["POST"]))
     app.router.routes.append(Route(CALLBACK_PATH, pages.x_callback, methods=["GET"]))
-    limit_sessions(app, server)
+    limit_sessions(app, server, grants=bridge.grants)
     return StoreOutage(TransportGuard(OAuthEndpointGuard(app, resource_url=bridge.resource_url), hosts, origins))
 
 
-def limit_sessions(app: Starlette, server: MCPServer) -> None:
-    """Put SessionQuota in front of the MCP endpoint, behind authentication (so it sees the caller)."""
+def limit_sessions(app: Starlette, server: MCPServer, *, grants: Grants | None = None) -> None:
+    """Put SessionQuota in front of the MCP endpoint, behind authentication (so it sees the caller); with
+    `grants`, a session ends when the grant it was opened under does."""
     for route in app.router.routes:
         if isinstance(route, Route) and route.path == MCP_PATH:
-            route.app = SessionQuota(route.app, lambda: open_session_ids(server))
+            quota = SessionQuota(route.app, lambda: open_session_ids(server))
+            route.app = quota
+            if grants is not None:
+                grants.on_end.append(quota.end_sessions_of)
             return
     raise RuntimeError(f"the SDK's app has no {MCP_PATH} route to limit sessions on")
 
 
 def open_session_ids(server: MCPServer) -> Any:
-    """The ids of the sessions the SDK holds open. The one private attribute read here: the SDK has no
-    public way to learn that a session ended by idling out (tests/hosted/test_under_attack.py fails loudly
-    if it goes away)."""
+    """The sessions the SDK holds open: id -> transport. The one private attribute read here: the SDK has no
+    public way to learn that a session ended by idling out, nor to end one whose grant was revoked
+    (tests/hosted/test_under_attack.py fails loudly if it goes away)."""
     return server.session_manager._server_instances
 
 
@@ -391,6 +398,7 @@ class SessionQuota:
         self._per_user = per_user
         self._per_source = per_source
         self._owners: dict[str, str] = {}  # session id -> owner
+        self._grants: dict[str, Grant] = {}  # session id -> the grant it was opened under (hosted)
         self._opening: dict[str, int] = {}  # owner -> opening requests in flight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -411,12 +419,16 @@ class SessionQuota:
             )
             return
         self._opening[owner] = self._opening.get(owner, 0) + 1
+        grant = self._grant(scope)
 
         async def noting_the_session(message: Message) -> None:
             if message["type"] == "http.response.start" and message.get("status", 500) < 400:
                 for name, value in message.get("headers", []):
                     if name.lower() == b"mcp-session-id":
-                        self._owners[value.decode("latin-1")] = owner
+                        session_id = value.decode("latin-1")
+                        self._owners[session_id] = owner
+                        if grant is not None:
+                            self._grants[session_id] = grant
             await send(message)
 
         try:
@@ -434,11 +446,34 @@ class SessionQuota:
             return f"user:{user.access_token.subject}", self._per_user
         return f"source:{source_of(scope)}", self._per_source
 
+    @staticmethod
+    def _grant(scope: Scope) -> Grant | None:
+        from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+
+        user = scope.get("user")
+        return grant_of(user.access_token) if isinstance(user, AuthenticatedUser) else None
+
     def _count(self, owner: str) -> int:
+        self._forget_closed()
+        return sum(1 for held in self._owners.values() if held == owner) + self._opening.get(owner, 0)
+
+    def _forget_closed(self) -> None:
         live = self._open_ids()
         for session_id in [sid for sid in self._owners if sid not in live]:
             del self._owners[session_id]
-        return sum(1 for held in self._owners.values() if held == owner) + self._opening.get(owner, 0)
+            self._grants.pop(session_id, None)
+
+    async def end_sessions_of(self, grant: Grant) -> None:
+        """The grant is over: its sessions end now (their stream closes; their id answers 404 from here on),
+        rather than stay open until they idle out."""
+        self._forget_closed()
+        live = self._open_ids()
+        for session_id in [sid for sid, held in self._grants.items() if held == grant]:
+            del self._grants[session_id]
+            transport = live.get(session_id)
+            if transport is not None:
+                logger.info("ended an MCP session: the grant it was opened under is over")
+                await transport.terminate()
 
 
 def _may_open_session(scope: Scope) -> bool:

@@ -22,6 +22,7 @@ from ..fleet import Fleet, RedisFeed, UpdateFeed
 from ..runtime import Policy, PushOptions, Runtime, acting_account, open_configured_store, push_source, tools_for
 from ..settings import Settings
 from ..watcher import Watcher
+from .callers import Grant, Grants
 from .poller import SubscriberTokens
 from .tenants import Tenants
 
@@ -37,6 +38,7 @@ WATCHER_ACCOUNT_ID = "xcourier:watcher"
 async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.time) -> AsyncIterator[Runtime]:
     store = open_configured_store(settings)
     subscriber_tokens = SubscriberTokens()
+    grants = Grants(store)
     prices = {**DEFAULT_PRICES, **dict(settings.prices)}
     watcher_audit = AuditLog(store, WATCHER_ACCOUNT, account_id=WATCHER_ACCOUNT_ID, clock=clock)
     # No owner: a poll runs on some subscriber's login, and hosted users don't own the operator's
@@ -65,7 +67,13 @@ async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.t
         subscriber_tokens=subscriber_tokens,
         fleet=fleet,
         budget=watcher_guards,
+        permission=grants,  # a revoked grant's subscriptions end, and its login leaves the polls
     )
+
+    async def end_subscriptions(grant: Grant) -> None:
+        await watcher.end_grant(grant)
+
+    grants.on_end.append(end_subscriptions)
     # One X Activity API stream for the whole fleet, under a lease (server/push.py).
     push = await push_source(
         settings,
@@ -87,6 +95,7 @@ async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.t
         x_app,
         max_writes_per_hour=settings.max_writes_per_hour,
         daily_budget=settings.daily_budget,
+        grants=grants,
         clock=clock,
     )
     runtime = Runtime(

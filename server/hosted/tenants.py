@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -23,6 +24,9 @@ from ..auth import oauth
 from ..auth.store import TokenStore
 from ..auth.tokens import LoginRequiredError, TokenManager
 from ..runtime import Account
+
+if TYPE_CHECKING:
+    from .callers import Grants
 
 SIGN_IN_AGAIN = "Sign in again: reconnect xcourier in your MCP client, which opens X's sign-in page"
 DEFAULT_MAX_ACCOUNTS = 1000
@@ -37,9 +41,11 @@ class Tenants:
         max_writes_per_hour: int | None,
         daily_budget: float | None,
         max_accounts: int = DEFAULT_MAX_ACCOUNTS,
+        grants: Grants | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self.grants = grants  # whether the grants behind requests still stand (hosted/callers.py)
         self._x_app = x_app
         self._max_writes_per_hour = max_writes_per_hour
         self._daily_budget = daily_budget

@@ -1,7 +1,10 @@
 """Profile xcourier's tool-call hot path in one process (pyinstrument), against a sandbox process.
 
     python -m tests.bench.profile_calls [--tool createPost|likePost] [--calls N] [--store memory|sqlite]
-                                        [--html PATH]
+                                        [--chars N] [--cjk] [--html PATH]
+
+--chars sets createPost's text to N weighted characters (--cjk: of CJK characters and emoji), as
+tests/bench/latency.py posts them.
 
 The MCP client is in-process (no transport), so what shows is xcourier's own work per call:
 the tool pipeline, the X client, the audit trail and the store. Needs pyinstrument.
@@ -25,9 +28,12 @@ from xcourier.server.runtime import Runtime
 from xcourier.server.settings import Settings
 
 from .common import SandboxProcess
+from .latency import unique_text
 
 
-async def run(tool: str, calls: int, store_kind: str, html: str | None, profile: bool) -> float:
+async def run(
+    tool: str, calls: int, store_kind: str, html: str | None, profile: bool, chars: int | None = None, cjk: bool = False
+) -> float:
     with SandboxProcess() as sandbox, tempfile.TemporaryDirectory() as tmp:
         liked = httpx.post(f"{sandbox.base_url}/_sandbox/posts", json={"username": "alice", "text": "like"}).json()
         settings = Settings(
@@ -43,11 +49,11 @@ async def run(tool: str, calls: int, store_kind: str, html: str | None, profile:
                 runtime.audit._store = MemoryTokenStore()
 
             def args(i: int) -> dict[str, str]:
-                return (
-                    {"text": f"profile {i} {time.monotonic_ns()}"}
-                    if tool == "createPost"
-                    else {"tweet_id": liked["data"]["id"]}
-                )
+                if tool != "createPost":
+                    return {"tweet_id": liked["data"]["id"]}
+                if chars is not None:
+                    return {"text": unique_text("profile", chars, cjk)}
+                return {"text": f"profile {i} {time.monotonic_ns()}"}
 
             for i in range(20):
                 await client.call_tool(tool, args(i))
@@ -76,10 +82,12 @@ def main() -> None:
     parser.add_argument("--tool", default="createPost")
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--store", choices=("sqlite", "memory"), default="sqlite")
+    parser.add_argument("--chars", type=int, help="createPost text of this many weighted characters")
+    parser.add_argument("--cjk", action="store_true", help="with --chars: CJK characters and emoji")
     parser.add_argument("--html")
     parser.add_argument("--no-profile", action="store_true")
     a = parser.parse_args()
-    anyio.run(run, a.tool, a.calls, a.store, a.html, not a.no_profile)
+    anyio.run(run, a.tool, a.calls, a.store, a.html, not a.no_profile, a.chars, a.cjk)
 
 
 if __name__ == "__main__":

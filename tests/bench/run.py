@@ -19,7 +19,7 @@ import time
 import anyio
 
 from . import coldstart, hosted, latency, memory, push, refresh, store, text, watcher
-from .common import RESULTS, machine
+from .common import RESULTS, load_note, machine
 from .issue import issue_table
 
 BENCHMARKS = {
@@ -65,10 +65,11 @@ def main() -> int:
     started = time.perf_counter()
     with contextlib.redirect_stdout(Tee(sys.stdout, captured)):  # type: ignore[type-var]
         print(header)
+        print(f"before: {load_note()}\n")
         for name in names:
             began = time.perf_counter()
             BENCHMARKS[name]()
-            print(f"({name}: {time.perf_counter() - began:.0f} s)\n")
+            print(f"({name}: {time.perf_counter() - began:.0f} s; {load_note()})\n")
         print(issue_table())
         print(f"\nall done in {time.perf_counter() - started:.0f} s")
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,10 @@
 """A sandbox in its own process for the benchmarks: prints one JSON line, exits when stdin closes.
 
-    python -m tests.bench.sandbox_proc [--limit N] [--ttl S]
+    python -m tests.bench.sandbox_proc [--limit N] [--ttl S] [--plan PLAN]
 
 --limit sets every endpoint's per-user 15-minute rate limit (the benchmarks make far more
-calls than X's published limits allow).
+calls than X's published limits allow). --plan picks the X plan the sandbox plays (default: the
+sandbox's own, pay-per-use, which refuses likes as X does on self-serve plans since 2026-04-20).
 """
 
 from __future__ import annotations
@@ -14,14 +15,18 @@ import sys
 
 from xcourier.server.sandbox import Sandbox, SandboxConfig, SandboxServer
 from xcourier.server.sandbox.config import DEFAULT_RATE_LIMITS
+from xcourier.server.sandbox.plans import DEFAULT_PLAN, PLANS
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, default=10**9)
     parser.add_argument("--ttl", type=float, default=7200.0)
+    parser.add_argument("--plan", choices=PLANS, default=DEFAULT_PLAN)
     args = parser.parse_args()
-    config = SandboxConfig(rate_limits={key: args.limit for key in DEFAULT_RATE_LIMITS}, access_token_ttl=args.ttl)
+    config = SandboxConfig(
+        rate_limits={key: args.limit for key in DEFAULT_RATE_LIMITS}, access_token_ttl=args.ttl, plan=args.plan
+    )
     server = SandboxServer(Sandbox(config), host="127.0.0.1", port=0).start()
     token, _ = server.sandbox.mint_token("xcourier_demo")
     user = server.sandbox.user_by_username("xcourier_demo")

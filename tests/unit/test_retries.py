@@ -138,3 +138,108 @@ async def test_a_post_that_could_not_connect_is_not_retried():
             with pytest.raises(NotSentError):
                 await client.request("POST", "/2/tweets", json={"text": "x"})
     assert (route.call_count, slept) == (1, [])
+
+
+# -- several users' logins behind one client (hosted mode's poller): rate limits per login --------------
+
+TIMELINE = "GET /2/users/{id}/tweets"
+FUTURE = "4102444800"
+USER_SPENT = {"x-rate-limit-limit": "900", "x-rate-limit-remaining": "0", "x-rate-limit-reset": FUTURE}
+APP_SPENT = {
+    "x-rate-limit-limit": "900",
+    "x-rate-limit-remaining": "800",
+    "x-rate-limit-reset": FUTURE,
+    "x-app-limit-24hour-limit": "10000",
+    "x-app-limit-24hour-remaining": "0",
+    "x-app-limit-24hour-reset": "4102531200",
+}
+FRESH = {"x-rate-limit-limit": "900", "x-rate-limit-remaining": "899", "x-rate-limit-reset": FUTURE}
+
+
+class Pool:
+    """A LoginPool of fixed tokens, preferring the first login (as the poller prefers the newest subscriber)."""
+
+    def __init__(self, **tokens: str) -> None:
+        self.tokens = tokens
+
+    def logins(self) -> list[str]:
+        return list(self.tokens)
+
+    async def login_token(self, login: str) -> str:
+        return self.tokens[login]
+
+    async def refresh_login(self, login: str, rejected: str) -> str | None:
+        return None
+
+
+def answering(by_token: dict[str, httpx.Response]) -> tuple[list[str], object]:
+    """X's answers by the bearer token sent, and the tokens in the order X saw them."""
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        token = request.headers["Authorization"].removeprefix("Bearer ")
+        seen.append(token)
+        return by_token[token]
+
+    return seen, answer
+
+
+async def timeline(client: XClient) -> dict:
+    return await client.request("GET", "/2/users/{id}/tweets", path_params={"id": "9"})
+
+
+async def test_a_login_that_spent_its_own_budget_hands_the_call_to_the_next_login():
+    seen, answer = answering(
+        {
+            "carol": httpx.Response(429, headers=USER_SPENT, json={"title": "Too Many Requests"}),
+            "alice": httpx.Response(200, headers=FRESH, json={"data": []}),
+        }
+    )
+    with respx.mock(base_url=BASE_URL) as x:
+        x.get("/2/users/9/tweets").mock(side_effect=answer)
+        async with XClient(Pool(carol="carol", alice="alice"), retry=policy([])) as client:
+            assert await timeline(client) == {"data": []}
+            assert await timeline(client) == {"data": []}
+            budget = client.rate_limit_for(TIMELINE)
+    # One 429 teaches the client that carol's login is spent; from then on it goes straight to alice's.
+    assert seen == ["carol", "alice", "alice"]
+    assert budget is not None and budget.remaining == 899
+
+
+async def test_only_when_every_login_is_spent_does_the_client_say_wait_without_calling_x():
+    seen, answer = answering(
+        {
+            "carol": httpx.Response(429, headers=USER_SPENT, json={"title": "Too Many Requests"}),
+            "alice": httpx.Response(
+                429, headers={**USER_SPENT, "x-rate-limit-reset": "4102444000"}, json={"title": "Too Many"}
+            ),
+        }
+    )
+    with respx.mock(base_url=BASE_URL) as x:
+        x.get("/2/users/9/tweets").mock(side_effect=answer)
+        async with XClient(Pool(carol="carol", alice="alice"), retry=policy([])) as client:
+            with pytest.raises(RateLimitedError):
+                await timeline(client)
+            with pytest.raises(RateLimitedError) as info:
+                await timeline(client)
+    assert seen == ["carol", "alice"]  # the second call never reached X
+    assert info.value.reset_at == 4102444000.0  # the login that frees up first
+
+
+async def test_a_spent_app_window_stops_every_login_of_the_app():
+    seen, answer = answering(
+        {
+            "carol": httpx.Response(429, headers=APP_SPENT, json={"title": "Too Many Requests"}),
+            "alice": httpx.Response(200, headers=FRESH, json={"data": []}),
+        }
+    )
+    with respx.mock(base_url=BASE_URL) as x:
+        x.get("/2/users/9/tweets").mock(side_effect=answer)
+        async with XClient(Pool(carol="carol", alice="alice"), retry=policy([])) as client:
+            with pytest.raises(RateLimitedError):
+                await timeline(client)
+            with pytest.raises(RateLimitedError) as info:
+                await timeline(client)
+    # X counts x-app-limit-24hour-* for the whole app: alice's login is no way round it.
+    assert seen == ["carol"]
+    assert info.value.window is not None and info.value.window.name == "24-hour per-app"
