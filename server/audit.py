@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -62,6 +63,12 @@ DEFAULT_PRICES: dict[str, float] = {
 
 # Outcomes after which X may have done (and billed) the work.
 _REACHED_X = ("ok", "unknown")
+# A write admitted and on its way to X (see Guards.admitted): it counts as done until its outcome is in.
+RESERVED = "reserved"
+_COUNTED = (*_REACHED_X, RESERVED)
+# How long one instance may hold the check-and-reserve lease, and how often another tries for it (~10 s in all).
+_ADMISSION_LEASE = 10.0
+_ADMISSION_TRIES = 60
 
 
 def has_url(text: str | None) -> bool:
@@ -81,7 +88,7 @@ class Entry:
     at: float
     account: str
     tool: str
-    outcome: str  # ok | error | refused | unknown | dry-run
+    outcome: str  # ok | error | refused | unknown | not-sent | dry-run | reserved (a write on its way to X)
     cost: float
     ids: Mapping[str, str]
     detail: str = ""
@@ -89,6 +96,10 @@ class Entry:
     write: bool = True
     account_id: str = ""  # hosted mode: the X user id, which, unlike a username, is never reused
     billed: Mapping[str, list[str]] = field(default_factory=dict)  # reads: kind -> ids X billed today
+    # A write admitted under the pace and spend limits holds its place with a "reserved" entry (this
+    # ticket) until the entry of its outcome, which `settles` it, is written.
+    reservation: str = ""
+    settles: str = ""
 
     def record(self) -> dict[str, Any]:
         record = {
@@ -103,6 +114,10 @@ class Entry:
         }
         if self.billed:
             record["billed"] = {kind: list(ids) for kind, ids in self.billed.items()}
+        if self.reservation:
+            record["reservation"] = self.reservation
+        if self.settles:
+            record["settles"] = self.settles
         return {**record, "account_id": self.account_id} if self.account_id else record
 
     @classmethod
@@ -119,6 +134,8 @@ class Entry:
             write=bool(record.get("write", True)),
             account_id=str(record.get("account_id", "")),
             billed=_billed_of(record.get("billed")),
+            reservation=str(record.get("reservation", "")),
+            settles=str(record.get("settles", "")),
         )
 
 
@@ -161,6 +178,11 @@ class AuditLog:
         if metered:
             billed += metered.cost
             detail = "; ".join(part for part in (detail, f"read from X: {metered.summary()}") if part)
+        held = _open_reservation.get()
+        settles = ""
+        if write and held is not None and held.audit is self and not held.settled:
+            held.settled = True
+            settles = held.ticket
         entry = Entry(
             self.now(),
             self.account,
@@ -173,13 +195,36 @@ class AuditLog:
             write,
             self.account_id,
             billed=metered.billed if metered else {},
+            settles=settles,
         )
         await self._store.append_audit(entry.at, entry.record())
 
+    async def reserve(self, cost: float, tool: str = "") -> _Reservation:
+        """Hold a write's place (and its estimated cost) in the shared trail until its outcome is recorded."""
+        ticket = secrets.token_hex(8)
+        entry = Entry(self.now(), self.account, tool, RESERVED, round(cost, 6), {}, "", None, True, self.account_id)
+        await self._store.append_audit(entry.at, {**entry.record(), "reservation": ticket})
+        return _Reservation(self, ticket)
+
     async def since(self, seconds: float) -> list[Entry]:
+        """The entries of the last `seconds`, without the reservations their outcome has settled."""
         records = await self._store.audit_since(self.now() - seconds)
         entries = [Entry.from_record(at, record) for at, record in records]
-        return [e for e in entries if e.account_id == self.account_id] if self.account_id else entries
+        if self.account_id:
+            entries = [e for e in entries if e.account_id == self.account_id]
+        settled = {e.settles for e in entries if e.settles}
+        return [e for e in entries if not (e.outcome == RESERVED and e.reservation in settled)]
+
+
+@dataclass
+class _Reservation:
+    audit: AuditLog
+    ticket: str
+    settled: bool = False
+
+
+# The reservation of the write the current task is making, settled by the first write entry it records.
+_open_reservation: ContextVar[_Reservation | None] = ContextVar("xcourier_open_reservation", default=None)
 
 
 @dataclass
@@ -303,57 +348,104 @@ class Refusal:
 class Guards:
     """--max-writes-per-hour and --daily-budget: refuse a write before it reaches X."""
 
-    def __init__(self, audit: AuditLog, *, max_writes_per_hour: int | None, daily_budget: float | None) -> None:
+    def __init__(
+        self,
+        audit: AuditLog,
+        *,
+        max_writes_per_hour: int | None,
+        daily_budget: float | None,
+        store: TokenStore | None = None,
+    ) -> None:
         self._audit = audit
         self.max_writes_per_hour = max_writes_per_hour
         self.daily_budget = daily_budget
-        # Writes admitted but not yet in the audit trail (ticket -> estimated cost): they count as done.
-        self._in_flight: dict[object, float] = {}
+        self._store = store
         self._admission = anyio.Lock()
+        self._holder = secrets.token_hex(8)
 
     @asynccontextmanager
-    async def admitted(self, cost: float) -> AsyncIterator[str | None]:
-        """Check and reserve in one step: yields why the write must not go ahead (None if it may),
-        and holds its place until the block ends, by which time its outcome is in the audit trail.
+    async def admitted(self, cost: float, tool: str = "") -> AsyncIterator[str | None]:
+        """Check and reserve in one step: yields why the write must not go ahead (None if it may).
 
-        The reservation is per process: instances sharing a store see each other's writes only once
-        they are recorded (README, "Safety switches").
+        An admitted write holds its place in the audit trail with a reservation, which counts as a
+        write (and its estimated cost as spent) until the write's outcome is recorded. Check and
+        reservation happen under a lock in this process and, with a store, under a store lease per
+        account, so concurrent calls, here or on other instances sharing the store, can't all pass
+        the same check.
         """
-        ticket = object()
-        async with self._admission:
-            refusal = await self.refusal(cost)
+        if self.max_writes_per_hour is None and self.daily_budget is None:
+            yield None
+            return
+        async with self._admission, self._shared_admission() as refusal:
             if refusal is None:
-                self._in_flight[ticket] = cost
+                refusal = await self.refusal(cost)
+            reservation = await self._audit.reserve(cost, tool) if refusal is None else None
+        previous = _open_reservation.get()
+        _open_reservation.set(reservation)
         try:
             yield refusal
         finally:
-            self._in_flight.pop(ticket, None)
+            if reservation is not None and not reservation.settled:
+                # The call ended without recording an outcome (cancelled, or failed in an unforeseen way):
+                # X may have been reached, so the place stays taken, as "unknown".
+                with anyio.CancelScope(shield=True):
+                    await self._audit.record(
+                        tool, "unknown", cost=cost, ids={}, detail="the call ended before its outcome was recorded"
+                    )
+            _open_reservation.set(previous)
+
+    @asynccontextmanager
+    async def _shared_admission(self) -> AsyncIterator[str | None]:
+        """The store lease that makes check-and-reserve atomic across instances; yields a refusal
+        (instead of waiting forever) when another instance holds it for longer than a check takes."""
+        if self._store is None:
+            yield None
+            return
+        lease = f"guards|{self._audit.account_id or self._audit.account}"
+        delay = 0.005
+        for _ in range(_ADMISSION_TRIES):
+            if await self._store.hold_lease(lease, self._holder, _ADMISSION_LEASE):
+                break
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+        else:
+            yield (
+                "another xcourier instance sharing this store has been checking the pace and spend limits for "
+                "this account for several seconds; try again shortly."
+            )
+            return
+        try:
+            yield None
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._store.release_lease(lease, self._holder)
 
     async def refusal(self, cost: float) -> str | None:
         """Why this write must not go ahead, with when the limit frees up; None if it may."""
-        pending = list(self._in_flight.values())
         if self.max_writes_per_hour is not None:
-            writes = [e for e in await self._audit.since(HOUR) if e.write and e.outcome in _REACHED_X]
-            if len(writes) + len(pending) >= self.max_writes_per_hour:
-                if pending and len(writes) < self.max_writes_per_hour:
+            writes = [e for e in await self._audit.since(HOUR) if e.write and e.outcome in _COUNTED]
+            pending = sum(e.outcome == RESERVED for e in writes)
+            if len(writes) >= self.max_writes_per_hour:
+                done = [e for e in writes if e.outcome != RESERVED]
+                if len(done) < self.max_writes_per_hour:
                     return (
-                        f"the pace limit --max-writes-per-hour {self.max_writes_per_hour} is reached ({len(writes)} "
-                        f"writes in the last hour and {len(pending)} on their way to X); try again once they finish."
+                        f"the pace limit --max-writes-per-hour {self.max_writes_per_hour} is reached ({len(done)} "
+                        f"writes in the last hour and {pending} on their way to X); try again once they finish."
                     )
-                frees = writes[len(writes) - self.max_writes_per_hour].at + HOUR
+                frees = done[len(done) - self.max_writes_per_hour].at + HOUR
                 return (
-                    f"the pace limit --max-writes-per-hour {self.max_writes_per_hour} is reached ({len(writes)} "
+                    f"the pace limit --max-writes-per-hour {self.max_writes_per_hour} is reached ({len(done)} "
                     f"writes in the last hour); the next write is allowed at {_clock(frees)}."
                 )
         if self.daily_budget is not None:
             spent_entries = [e for e in await self._audit.since(DAY) if e.cost > 0]
-            spent = sum(e.cost for e in spent_entries) + sum(pending)
+            spent = sum(e.cost for e in spent_entries)
             if spent + cost > self.daily_budget + 1e-9:
                 frees = _budget_frees_at(spent_entries, spent + cost - self.daily_budget)
                 return (
                     f"the spend limit --daily-budget {self.daily_budget:.2f} USD would be passed (spent "
-                    f"{spent:.3f} USD in the last 24 h; this call costs about {cost:.3f} USD); enough budget frees "
-                    f"up at {_clock(frees)}."
+                    f"{spent:.3f} USD in the last 24 h, writes on their way to X included; this call costs about "
+                    f"{cost:.3f} USD); enough budget frees up at {_clock(frees)}."
                 )
         return None
 
@@ -378,7 +470,7 @@ class Guards:
         )
 
     async def totals(self) -> dict[str, Any]:
-        hour = [e for e in await self._audit.since(HOUR) if e.write and e.outcome in _REACHED_X]
+        hour = [e for e in await self._audit.since(HOUR) if e.write and e.outcome in _COUNTED]
         day = await self._audit.since(DAY)
         return {
             "writes_last_hour": len(hour),

@@ -220,7 +220,9 @@ class Runtime:
             logger.info("acting on X at %s as @%s", base_url, manager.account.username)
         prices = {**DEFAULT_PRICES, **dict(settings.prices)}
         audit = AuditLog(store, account, clock=clock)
-        guards = Guards(audit, max_writes_per_hour=settings.max_writes_per_hour, daily_budget=settings.daily_budget)
+        guards = Guards(
+            audit, max_writes_per_hour=settings.max_writes_per_hour, daily_budget=settings.daily_budget, store=store
+        )
         meter = Meter(audit, prices, owner_id=owner_id)
         client = XClient(tokens, base_url=base_url, meter=meter)
         users = UserDirectory(client)

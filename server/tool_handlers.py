@@ -153,7 +153,7 @@ async def _run(
             return await _run_admitted(runtime, call, approval, await runtime.guards.refusal(call.cost))
         # A write holds its place under the pace and spend limits from the check until its outcome is
         # in the audit trail, so concurrent calls can't all pass the same check.
-        async with runtime.guards.admitted(call.cost) as refusal:
+        async with runtime.guards.admitted(call.cost, call.spec.name) as refusal:
             return await _run_admitted(runtime, call, approval, refusal)
 
 
@@ -407,7 +407,7 @@ def create_thread(runtime: "Runtime", spec: "ToolSpec") -> Handler:
         @asynccontextmanager
         async def around_post(index: int) -> AsyncIterator[str | None]:
             # Each post holds its own place under the pace and spend limits until its outcome is audited.
-            async with runtime.guards.admitted(prices[index]) as refusal:
+            async with runtime.guards.admitted(prices[index], spec.name) as refusal:
                 if refusal is not None:
                     await runtime.audit.record(
                         spec.name, "refused", cost=0.0, ids=_thread_ids(index, None, previous[-1]), detail=refusal

@@ -104,7 +104,12 @@ class Tenants:
             users=UserDirectory(client),
             tokens=manager,
             audit=audit,
-            guards=Guards(audit, max_writes_per_hour=self._max_writes_per_hour, daily_budget=self._daily_budget),
+            guards=Guards(
+                audit,
+                max_writes_per_hour=self._max_writes_per_hour,
+                daily_budget=self._daily_budget,
+                store=self._store,
+            ),
         )
 
     async def aclose(self) -> None:

@@ -5,6 +5,7 @@ Everything here talks only to processes the benchmark starts on 127.0.0.1.
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
@@ -14,6 +15,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -41,9 +43,31 @@ def xcourier_command() -> list[str]:
 PYCACHE = RESULTS / "pycache"
 
 
+_home: Path | None = None
+
+
+def bench_home() -> Path:
+    """A HOME of the benchmarks' own (removed at exit): a server they start reads no config file and
+    writes no store in the user's real HOME or XDG dirs."""
+    global _home
+    if _home is None:
+        _home = Path(tempfile.mkdtemp(prefix="xcourier-bench-home-"))
+        atexit.register(shutil.rmtree, _home, ignore_errors=True)
+    return _home
+
+
 def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("XCOURIER_")}
     env.setdefault("PYTHONPATH", str(ROOT))
+    home = bench_home()
+    env["HOME"] = str(home)
+    for name, folder in (
+        ("XDG_CONFIG_HOME", ".config"),
+        ("XDG_DATA_HOME", ".local/share"),
+        ("XDG_STATE_HOME", ".local/state"),
+        ("XDG_CACHE_HOME", ".cache"),
+    ):
+        env[name] = str(home / folder)
     # Bytecode as an installed package has it (pip compiles at install): with PYTHONDONTWRITEBYTECODE, every
     # module edited since its .pyc was written is compiled from source at every spawn (~5 ms for a large
     # one), which charged a developer's work tree to xcourier's start-up and not to the floor's (the SDK's

@@ -45,14 +45,21 @@ async def me() -> str:
     return _me
 
 
+def answer(response: httpx.Response) -> dict[str, Any]:
+    # An X error is a tool error, as in xcourier: otherwise a refused call would count as a success here
+    # and be compared with xcourier's refusal as if both had worked.
+    response.raise_for_status()
+    return response.json()
+
+
 @server.tool(name="createPost", description="Create a post.")
 async def create_post(text: str) -> dict[str, Any]:
-    return (await http().post("/2/tweets", json={"text": text})).json()
+    return answer(await http().post("/2/tweets", json={"text": text}))
 
 
 @server.tool(name="likePost", description="Like a post.")
 async def like_post(tweet_id: str) -> dict[str, Any]:
-    return (await http().post(f"/2/users/{await me()}/likes", json={"tweet_id": tweet_id})).json()
+    return answer(await http().post(f"/2/users/{await me()}/likes", json={"tweet_id": tweet_id}))
 
 
 async def serve_http() -> None:

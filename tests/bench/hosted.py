@@ -236,7 +236,8 @@ async def measure_all(tmp: Path, redis_url: str, quick: bool) -> tuple[list[Cell
 
     calls = CALLS // (4 if quick else 1)
     store = f"{redis_url}?db=1"
-    with SandboxProcess() as sandbox, contextlib.ExitStack() as processes:
+    # Enterprise: self-serve plans can't like through the API (2026-04-20); likePost is measured as a like.
+    with SandboxProcess(plan="enterprise") as sandbox, contextlib.ExitStack() as processes:
         liked = post_to_like(sandbox.base_url)
         # local --sandbox: its own in-process sandbox, whose URL it logs before it serves
         local = processes.enter_context(

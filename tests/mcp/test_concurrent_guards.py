@@ -125,3 +125,46 @@ async def test_a_refused_or_finished_write_gives_its_place_back(tmp_path: Path) 
     assert not first.is_error and bad.is_error and not second.is_error
     assert third.is_error and "--max-writes-per-hour 2" in third.content[0].text
     assert route.call_count == 2
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+async def test_two_instances_sharing_a_store_admit_three_writes_between_them(tmp_path: Path, backend, request) -> None:
+    """Two servers on one login and one store (two clients, or two hosted instances): the limit is the
+    account's, so concurrent calls on both can't each pass it."""
+    store = str(tmp_path / "store.db") if backend == "sqlite" else request.getfixturevalue("redis_url")
+    gate = Gate()
+    made = iter(range(10**6))
+
+    async def slow_x(request: httpx.Request) -> httpx.Response:
+        await gate.hold()
+        post_id = str(1445880548472328192 + next(made))
+        text = json.loads(request.content)["text"]
+        return httpx.Response(201, json={"data": {"id": post_id, "text": text, "edit_history_tweet_ids": [post_id]}})
+
+    config = Settings(access_token="t", store=store, api_base_url=X, max_writes_per_hour=3)
+    results: list[Any] = []
+    refused = anyio.Event()
+    with respx.mock(base_url=X, assert_all_mocked=True) as x:
+        route = x.post("/2/tweets").mock(side_effect=slow_x)
+        async with (
+            Runtime.open(config, run_watcher=False) as one,
+            Runtime.open(config, run_watcher=False) as two,
+            Client(build_server(one)) as first,
+            Client(build_server(two)) as second,
+        ):
+
+            async def call(client: Client, n: int) -> None:
+                results.append(await client.call_tool("createPost", {"text": f"shared {n}"}))
+                if sum(r.is_error for r in results) == CALLS - 3:
+                    refused.set()
+
+            with anyio.fail_after(60):
+                async with anyio.create_task_group() as group:
+                    for n in range(CALLS):
+                        group.start_soon(call, first if n % 2 else second, n)
+                    await refused.wait()
+                    await gate.wait_for(3)
+                    assert gate.arrived == 3
+                    gate.set()
+    assert route.call_count == 3
+    assert sum(not r.is_error for r in results) == 3
