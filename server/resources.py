@@ -13,7 +13,7 @@ from xcourier.tools.errors import XError
 from . import post_resource, results
 from .audit import DAY, metering
 from .runtime import Runtime
-from .watcher import RECENT
+from .watcher import RECENT, RecentPost
 
 NEW_POST_DESCRIPTION = (
     "The newest posts (at most 20, newest first) by an X user, as JSON {username, user_id, newest_id, posts: "
@@ -25,7 +25,7 @@ NEW_POST_DESCRIPTION = (
 )
 
 
-def _post_json(post: timeline.Post) -> dict[str, object]:
+def _post_json(post: timeline.Post | RecentPost) -> dict[str, object]:
     return {
         "id": post.id,
         "text": post.text,
@@ -54,8 +54,10 @@ def register(server: MCPServer, runtime: Runtime) -> None:
             if watched is not None and runtime.hosted and runtime.caller.user_id not in watched.callers.values():
                 # Polled with another user's login: this caller reads with their own, which X checks.
                 watched = None
+            posts: list[timeline.Post] | list[RecentPost]
             if watched is not None:
-                # Already read by the watcher: served from memory, costs nothing, so never refused.
+                # Already read by the watcher: served from memory (its compact records, spelled out
+                # here), costs nothing, so never refused.
                 user_id, posts, shown = watched.user_id, list(watched.recent), watched.username
             else:
                 refusal = await runtime.guards.read_refusal()

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import anyio
 from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.resolve import Elicit, Resolve
@@ -42,6 +43,7 @@ from xcourier.tools.models import (
 )
 from xcourier.tools.posts import MAX_THREAD_POSTS, RecoveredPost, ThreadProgress, prepare_thread
 from xcourier.tools.posts import create_thread as make_thread
+from xcourier.tools.text import url_rules_loaded
 
 from . import results
 from .audit import has_url, metering
@@ -280,7 +282,17 @@ _POST_MEDIA_DOC = (
 )
 
 
-def _create_post_call(
+async def _post_price(runtime: "Runtime", text: str | None) -> float:
+    """What X bills for a post with this text. The first look for a link loads twitter-text's URL
+    rules (0.1-0.3 s of regex compiling): that one is made in a worker thread, off the event loop."""
+    if text and not url_rules_loaded():
+        with_url = await anyio.to_thread.run_sync(has_url, text)
+    else:
+        with_url = has_url(text)
+    return _price(runtime, "post_create_with_url" if with_url else "post_create")
+
+
+async def _create_post_call(
     runtime: "Runtime",
     spec: "ToolSpec",
     ctx: Context,
@@ -288,13 +300,14 @@ def _create_post_call(
     media: list[FileEntry] | None,
     options: posts.PostOptions,
 ) -> ToolCall:
+    cost = await _post_price(runtime, text)
     return ToolCall(
         spec,
         action=lambda: posts.create_post(
             runtime.client, runtime.media, text, media, options=options, progress=_progress(ctx), users=runtime.users
         ),
         summary=_created,
-        cost=_price(runtime, "post_create_with_url" if has_url(text) else "post_create"),
+        cost=cost,
         text=text,
         ids=_post_refs(options),
         detail=f"{len(media or [])} attachment(s)" if media else "",
@@ -317,7 +330,7 @@ def create_post(runtime: "Runtime", spec: "ToolSpec") -> Handler:
             Field(description=_POST_MEDIA_DOC, json_schema_extra={"maxItems": MAX_POST_IMAGES}),
         ] = None,
     ) -> Annotated[CallToolResult, CreatePostResult]:
-        call = _create_post_call(runtime, spec, ctx, text, media, posts.PostOptions())
+        call = await _create_post_call(runtime, spec, ctx, text, media, posts.PostOptions())
         return await _run(runtime, call, approval)
 
     return handler
@@ -367,7 +380,7 @@ def create_post_with_options(runtime: "Runtime", spec: "ToolSpec") -> Handler:
         ] = None,
     ) -> Annotated[CallToolResult, CreatePostResult]:
         options = posts.PostOptions(reply_to=reply_to, quote=quote, poll=poll, reply_settings=reply_settings)
-        call = _create_post_call(runtime, spec, ctx, text, media, options)
+        call = await _create_post_call(runtime, spec, ctx, text, media, options)
         return await _run(runtime, call, approval)
 
     return handler
@@ -400,7 +413,7 @@ def create_thread(runtime: "Runtime", spec: "ToolSpec") -> Handler:
     ) -> Annotated[CallToolResult, CreateThreadResult]:
         entries = list(posts)
         price = _price(runtime, "post_create")
-        prices = [_price(runtime, "post_create_with_url" if has_url(e.text) else "post_create") for e in entries]
+        prices = [await _post_price(runtime, e.text) for e in entries]
         texts = [e.text for e in entries]
         previous = [continue_from]
 

@@ -29,8 +29,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -140,12 +141,64 @@ def username_of(uri: str) -> str | None:
     return match.group(1) if match else None
 
 
-@dataclass
+class RecentPost:
+    """One post the newPost resource shows, kept small: a watcher holds RECENT of them for every watched
+    user, and a pydantic Post costs about 1.4 KB where this costs a quarter of that, mostly the text.
+
+    Only what the resource shows is kept (the author is the watched user). The common cases are stored
+    in less room and spelled out again when read, exactly as X sent them: an edit history that is just
+    the post itself ("For Tweets with no edits, there will be one ID", x-api/fundamentals/data-dictionary.mdx;
+    and our own fill for posts older than edits), and a created_at spelled as X's samples spell it,
+    whole seconds in UTC (`2019-12-31T19:26:16.000Z`, the same page; spec 2.167 says only ISO 8601
+    `date-time`), as an int. Any other spelling is kept as it came.
+    """
+
+    __slots__ = ("_created", "_edits", "id", "text")
+
+    def __init__(self, post: Post) -> None:
+        self.id: str = post.id
+        self.text: str = post.text
+        edits = post.edit_history_tweet_ids
+        self._edits: tuple[str, ...] | None = None if edits == [post.id] else tuple(edits)
+        self._created: int | str | None = _pack_time(post.created_at)
+
+    @property
+    def edit_history_tweet_ids(self) -> list[str]:
+        return [self.id] if self._edits is None else list(self._edits)
+
+    @property
+    def created_at(self) -> str | None:
+        return _unpack_time(self._created) if isinstance(self._created, int) else self._created
+
+    def __repr__(self) -> str:
+        return f"RecentPost(id={self.id!r}, text={self.text!r})"
+
+
+_X_TIME = "%Y-%m-%dT%H:%M:%S.000Z"
+_X_TIME_SHAPE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z")
+
+
+def _pack_time(value: str | None) -> int | str | None:
+    """X's created_at as epoch seconds when it spells out again exactly; anything else is kept as sent."""
+    if value is None or not _X_TIME_SHAPE.fullmatch(value):
+        return value
+    try:
+        seconds = int(datetime.fromisoformat(value).timestamp())
+    except ValueError:  # the right shape, not a real time (month 13)
+        return value
+    return seconds if _unpack_time(seconds) == value else value
+
+
+def _unpack_time(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime(_X_TIME)
+
+
+@dataclass(slots=True)
 class Watched:
     username: str
     user_id: str
     cursor: str | None
-    recent: deque[Post] = field(default_factory=lambda: deque(maxlen=RECENT))
+    recent: tuple[RecentPost, ...] = ()  # the newest RECENT posts, oldest first
     uris: dict[Hashable, str] = field(default_factory=dict)  # subscriber -> the URI it used
     callers: dict[Hashable, str] = field(default_factory=dict)  # hosted: subscriber -> the X user id behind it
     grants: dict[Hashable, Hashable] = field(default_factory=dict)  # hosted: subscriber -> the grant it was made under
@@ -156,17 +209,27 @@ class Watched:
     held: bool = True  # polled by this instance (with a fleet: while it holds the user's lease)
     pushed: bool = False  # X pushes this user's posts (X Activity API): not polled
     polled_because: str | None = None  # why a user is polled although push is on
-    seen: set[str] = field(default_factory=set)  # ids delivered above the cursor (pushed out of order)
+    # Ids delivered above the cursor (pushed out of order). Replaced, never changed in place, so a
+    # failed commit can put the old one back; empty for almost everyone, so the shared frozenset.
+    seen: AbstractSet[str] = frozenset()
 
     def is_news(self, post: Post) -> bool:
         return timeline.newer(post.id, self.cursor) and post.id not in self.seen
 
-    def remember(self, posts: list[Post]) -> None:
+    def remember(self, posts: Iterable[Post]) -> None:
         """Keep the newest RECENT posts in id order, whatever order they arrived in."""
-        merged = {p.id: p for p in self.recent}
-        merged.update((p.id, p) for p in posts)
-        self.recent.clear()
-        self.recent.extend(sorted(merged.values(), key=lambda p: int(p.id))[-RECENT:])
+        kept = {r.id: r for r in self.recent}
+        added = sorted({p.id: p for p in posts if p.id not in kept}.values(), key=lambda p: int(p.id))
+        kept.update((p.id, RecentPost(p)) for p in added[-RECENT:])
+        self.recent = tuple(sorted(kept.values(), key=lambda r: int(r.id))[-RECENT:])
+
+    def forget(self, post_id: str) -> bool:
+        """A deleted post leaves the resource. True if it was there."""
+        kept = tuple(r for r in self.recent if r.id != post_id)
+        if len(kept) == len(self.recent):
+            return False
+        self.recent = kept
+        return True
 
     def advance(self, cursor: str | None) -> bool:
         """Move the cursor up (never down) and forget the delivered ids it passes. True if it moved."""
@@ -176,7 +239,7 @@ class Watched:
         if cursor is None or not timeline.newer(cursor, self.cursor):
             return False
         self.cursor = cursor
-        self.seen = {i for i in self.seen if timeline.newer(i, cursor)}
+        self.seen = {i for i in self.seen if timeline.newer(i, cursor)} or frozenset()
         return True
 
 
@@ -346,22 +409,39 @@ class Watcher:
         """The user's key in the store and on the fleet's feed (the push source fans out under it)."""
         return self._cursor_key(username)
 
-    async def _load_seen(self, watched: Watched) -> set[str]:
+    async def _load_seen(self, watched: Watched) -> AbstractSet[str]:
         record = await self._store.get_record(SEEN_RECORD, self._cursor_key(watched.username))
         ids = record.get("ids") if record else None
         if not isinstance(ids, list):
-            return set()
-        return {i for i in ids if isinstance(i, str) and i.isdigit() and timeline.newer(i, watched.cursor)}
+            return frozenset()
+        kept = {i for i in ids if isinstance(i, str) and i.isdigit() and timeline.newer(i, watched.cursor)}
+        return kept or frozenset()
 
     async def _commit(self, watched: Watched, *, seen_changed: bool) -> None:
         """The cursor and the ids delivered above it, stored before anyone is told: a crash after this
         can't make a restart (or the instance taking over) deliver them again."""
-        key = self._cursor_key(watched.username)
         if watched.cursor is not None:
-            await self._store.save_cursor(key, watched.cursor)
+            await self._store.save_cursor(self._cursor_key(watched.username), watched.cursor)
         if seen_changed:
-            ids = sorted(watched.seen, key=int)
-            await self._store.put_record(SEEN_RECORD, key, {"ids": ids}, _SEEN_KEEP_SECONDS)
+            await self._save_seen(watched)
+
+    async def _save_seen(self, watched: Watched) -> None:
+        # After the cursor: a crash in between leaves the old ids, of which those at or below the new
+        # cursor are dropped when read back (`_load_seen`); the other order could lose some.
+        ids = sorted(watched.seen, key=int)
+        await self._store.put_record(SEEN_RECORD, self._cursor_key(watched.username), {"ids": ids}, _SEEN_KEEP_SECONDS)
+
+    @asynccontextmanager
+    async def _undone_on_failure(self, members: Iterable[Watched]) -> AsyncIterator[None]:
+        """If storing fails (or the poll is cancelled) before anyone is told, the members' cursors go back
+        to where they were: the next poll reads those posts again and tells them, rather than never."""
+        before = [(watched, watched.cursor, watched.seen) for watched in members]
+        try:
+            yield
+        except BaseException:
+            for watched, cursor, seen in before:
+                watched.cursor, watched.seen = cursor, seen
+            raise
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -527,16 +607,7 @@ class Watcher:
             finally:
                 polling_for.reset(token)
             searched.extend(members)
-            newest = posts[-1].id if posts else None
-            for watched in members:
-                await self._deliver(watched, [p for p in posts if p.author_id == watched.user_id])
-                # The search covered every member up to its newest result, so quiet members' cursors
-                # move up too, minus a margin: search indexes with a delay, and a post that shows up
-                # late must still be newer than its author's cursor.
-                if newest is not None:
-                    caught_up = timeline.minus_seconds(newest, _SEARCH_LAG)
-                    if watched.advance(caught_up):
-                        await self._store.save_cursor(self._cursor_key(watched.username), caught_up)
+            await self._deliver_batch(members, posts)
         self._schedule(searched, f"GET {timeline.SEARCH}", requests_per_round=max(len(batches), 1))
         polled: list[Watched] = []
         for watched in fallback:
@@ -558,19 +629,63 @@ class Watcher:
             watched.held = False
             return
         had_seen = bool(watched.seen)
-        watched.advance(newest)
-        await self._commit(watched, seen_changed=had_seen)
+        async with self._undone_on_failure([watched]):
+            watched.advance(newest)
+            await self._commit(watched, seen_changed=had_seen)
         await self._tell(watched, fresh)
         if self.fleet is not None and fresh:
             await self.fleet.publish(self._cursor_key(watched.username), fresh)
+
+    async def _deliver_batch(self, members: list[Watched], posts: list[Post]) -> None:
+        """What one search read for a batch of users (complete for each up to its newest result): every
+        member's cursor moves, the batch's cursors are stored in one call, and only then is anyone told."""
+        # The search covered every member up to its newest result, so quiet members' cursors move up
+        # too, minus a margin: search indexes with a delay, and a post that shows up late must still be
+        # newer than its author's cursor.
+        caught_up = timeline.minus_seconds(posts[-1].id, _SEARCH_LAG) if posts else None
+        by_author: dict[str | None, list[Post]] = {}
+        for post in posts:
+            by_author.setdefault(post.author_id, []).append(post)
+        cursors: dict[str, str] = {}
+        seen_changed: list[Watched] = []
+        news: list[tuple[Watched, list[Post]]] = []
+        async with self._undone_on_failure(members):
+            for watched in members:
+                mine = by_author.get(watched.user_id, [])
+                fresh = _news(watched, mine)
+                newest = max((p.id for p in mine), key=int, default=None)
+                own_news = bool(fresh) or (newest is not None and timeline.newer(newest, watched.cursor))
+                # The lease is checked where the member's own posts move it, as a timeline read does (for
+                # every quiet member it would cost a store call each); a lost lease leaves it all alone.
+                key = self._cursor_key(watched.username)
+                if own_news and self.fleet is not None and not await self.fleet.hold(key):
+                    watched.held = False  # another instance took over: its news is the other's to tell
+                    continue
+                had_seen = bool(watched.seen)
+                moved = watched.advance(newest)
+                moved = watched.advance(caught_up) or moved
+                if moved and watched.cursor is not None:
+                    cursors[key] = watched.cursor
+                if had_seen and moved:
+                    seen_changed.append(watched)
+                if fresh:
+                    news.append((watched, fresh))
+            if cursors:
+                await self._store.save_cursors(cursors)
+            for watched in seen_changed:
+                await self._save_seen(watched)
+        for watched, fresh in news:
+            await self._tell(watched, fresh)
+            if self.fleet is not None:
+                await self.fleet.publish(self._cursor_key(watched.username), fresh)
 
     async def _accept_pushed(self, watched: Watched, posts: list[Post], *, commit: bool) -> int:
         """Pushed posts (any order, maybe repeated): each delivered once; the cursor trails them."""
         fresh = _news(watched, posts)
         if not fresh:
             return 0
-        watched.seen.update(p.id for p in fresh)
-        newest = max([*watched.seen, *(p.id for p in fresh)], key=int)
+        watched.seen = {*watched.seen, *(p.id for p in fresh)}
+        newest = max(watched.seen, key=int)
         watched.advance(timeline.minus_seconds(newest, PUSH_SETTLE_SECONDS))
         if commit:
             await self._commit(watched, seen_changed=True)
@@ -604,11 +719,8 @@ class Watcher:
     async def drop_deleted(self, user_id: str, post_id: str) -> bool:
         """X says the user deleted a post: it leaves the resource, and subscribers are told."""
         watched = self.watched_by_id(user_id)
-        if watched is None or not any(p.id == post_id for p in watched.recent):
+        if watched is None or not watched.forget(post_id):
             return False
-        kept = [p for p in watched.recent if p.id != post_id]
-        watched.recent.clear()
-        watched.recent.extend(kept)  # still in id order: nothing was added
         logger.info("newPost watcher: @%s deleted a post; it left the resource", watched.username)
         await self._tell_subscribers(watched)
         return True
@@ -679,24 +791,31 @@ class Watcher:
 
     async def renew_leases(self) -> None:
         assert self.fleet is not None
+        taken: list[Watched] = []
         for watched in list(self._watched.values()):
             if self._watched.get(watched.username.lower()) is not watched:
                 continue  # unsubscribed meanwhile: its lease was released and must stay so
-            key = self._cursor_key(watched.username)
-            held = await self.fleet.hold(key)
+            held = await self.fleet.hold(self._cursor_key(watched.username))
             if held and not watched.held:
-                # Taking over: the last holder committed its cursor before telling anyone, so the
-                # stored one is where polling resumes; nothing is repeated or skipped.
-                stored = await self._store.load_cursor(key)
-                if stored is not None and timeline.newer(stored, watched.cursor):
-                    watched.seen |= await self._load_seen(Watched(watched.username, watched.user_id, stored))
-                    watched.advance(stored)
-                watched.next_due = self._clock()
-                logger.info("newPost watcher: now polling @%s for the fleet", watched.username)
-                self._wakeup.set()
-            elif watched.held and not held:
+                taken.append(watched)  # not polled here until its stored cursor is read, below
+                continue
+            if watched.held and not held:
                 logger.warning("newPost watcher: lost the lease on @%s; another instance polls it", watched.username)
             watched.held = held
+        if not taken:
+            return
+        # Taking over: the last holder committed its cursor before telling anyone, so the stored one is
+        # where polling resumes; nothing is repeated or skipped. Read for everyone taken over at once.
+        stored = await self._store.load_cursors([self._cursor_key(w.username) for w in taken])
+        for watched in taken:
+            cursor = stored.get(self._cursor_key(watched.username))
+            if cursor is not None and timeline.newer(cursor, watched.cursor):
+                watched.seen |= await self._load_seen(Watched(watched.username, watched.user_id, cursor))
+                watched.advance(cursor)
+            watched.held = True
+            watched.next_due = self._clock()
+            logger.info("newPost watcher: now polling @%s for the fleet", watched.username)
+        self._wakeup.set()
 
     def _after_failure(self, members: list[Watched], exc: XError, endpoint: str) -> None:
         now = self._clock()
