@@ -12,7 +12,6 @@ toolsets = ["default", "reading"]   # or "posting,engagement"; see `xcourier ser
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +34,19 @@ def config_path(environ: dict[str, str] | None = None) -> Path:
 def load_config(environ: dict[str, str] | None = None) -> dict[str, Any]:
     path = config_path(environ)
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        handle = path.open("rb")
     except FileNotFoundError:
         return {}
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"Can't read the config file {path}: {exc}") from None
+    # Imported only when there is a file to parse: ~3 ms of every server's start-up otherwise.
+    import tomllib
+
+    with handle:
+        try:
+            return tomllib.load(handle)
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"Can't read the config file {path}: {exc}") from None
 
 
 def section(config: dict[str, Any], name: str) -> dict[str, Any]:

@@ -56,9 +56,9 @@ def register(server: MCPServer, runtime: Runtime) -> None:
                 watched = None
             posts: list[timeline.Post] | list[RecentPost]
             if watched is not None:
-                # Already read by the watcher: served from memory (its compact records, spelled out
-                # here), costs nothing, so never refused.
-                user_id, posts, shown = watched.user_id, list(watched.recent), watched.username
+                # Already read by the watcher: served from memory (built from its compact records now),
+                # costs nothing, so never refused.
+                user_id, posts, shown = watched.user_id, watched.recent, watched.username
             else:
                 refusal = await runtime.guards.read_refusal()
                 if refusal is not None:

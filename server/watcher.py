@@ -6,7 +6,10 @@ cursor before telling subscribers, so a restart neither repeats nor skips a post
 poll interval comes from X's rate-limit headers: the remaining budget is spread over the
 window across every watched user, never faster than the minimum interval, and after a 429
 nothing is sent before the reset. With several users and search allowed, users are folded
-into `from:a OR from:b` recent-search queries, one request per batch.
+into `from:a OR from:b` recent-search queries, one request per batch, and a batch's cursors are
+stored together (one store call: one transaction, one round trip) before any of its news is told.
+If storing fails, nobody is told and the cursors stay where they were, so the next poll reads the
+same posts again.
 
 With an X Activity API push source (server/push.py), a user X pushes is not polled: the push
 source hands its posts to `deliver_pushed`. X's stream is not ordered ("Posts are not delivered in
@@ -35,7 +38,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 import anyio
 
@@ -141,56 +144,61 @@ def username_of(uri: str) -> str | None:
     return match.group(1) if match else None
 
 
-class RecentPost:
-    """One post the newPost resource shows, kept small: a watcher holds RECENT of them for every watched
-    user, and a pydantic Post costs about 1.4 KB where this costs a quarter of that, mostly the text.
+class RecentPost(NamedTuple):
+    """One of a watched user's newest posts, as the newPost resource shows it: built when it is read."""
 
-    Only what the resource shows is kept (the author is the watched user). The common cases are stored
-    in less room and spelled out again when read, exactly as X sent them: an edit history that is just
-    the post itself ("For Tweets with no edits, there will be one ID", x-api/fundamentals/data-dictionary.mdx;
-    and our own fill for posts older than edits), and a created_at spelled as X's samples spell it,
-    whole seconds in UTC (`2019-12-31T19:26:16.000Z`, the same page; spec 2.167 says only ISO 8601
-    `date-time`), as an int. Any other spelling is kept as it came.
-    """
-
-    __slots__ = ("_created", "_edits", "id", "text")
-
-    def __init__(self, post: Post) -> None:
-        self.id: str = post.id
-        self.text: str = post.text
-        edits = post.edit_history_tweet_ids
-        self._edits: tuple[str, ...] | None = None if edits == [post.id] else tuple(edits)
-        self._created: int | str | None = _pack_time(post.created_at)
-
-    @property
-    def edit_history_tweet_ids(self) -> list[str]:
-        return [self.id] if self._edits is None else list(self._edits)
-
-    @property
-    def created_at(self) -> str | None:
-        return _unpack_time(self._created) if isinstance(self._created, int) else self._created
-
-    def __repr__(self) -> str:
-        return f"RecentPost(id={self.id!r}, text={self.text!r})"
+    id: str
+    text: str
+    edit_history_tweet_ids: list[str]
+    created_at: str | None
 
 
+# A watched user's newest posts are kept flat, _PACKED fields a post, in one tuple: the watcher keeps RECENT
+# of them for every watched user, and as pydantic Posts they were 29 of the 32 KB a watched user cost
+# (issue 14); packed, a post costs its text and id strings and 8 bytes for each other field in the common
+# case. Only what the resource shows is kept (the author is the watched user). The common values are
+# stored as nothing and spelled out again when read, exactly as X sent them: an edit history that is just the
+# post itself ("For Tweets with no edits, there will be one ID", x-api/fundamentals/data-dictionary.mdx,
+# and tools/timeline.py's fill for posts older than edits), and X's created_at, which is the post id's
+# own time in whole seconds (the same page's sample: post 1212092628029698048, made at 19:26:16.771 by
+# its id, has created_at "2019-12-31T19:26:16.000Z"; spec 2.167 says only ISO 8601 `date-time`), kept as
+# the seconds it differs by: 0, a shared int. Any other spelling is kept as it came.
+_PACKED = 4  # id, text, created_at, edits
+Packed = tuple[str | int | tuple[str, ...] | None, ...]
 _X_TIME = "%Y-%m-%dT%H:%M:%S.000Z"
 _X_TIME_SHAPE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z")
 
 
-def _pack_time(value: str | None) -> int | str | None:
-    """X's created_at as epoch seconds when it spells out again exactly; anything else is kept as sent."""
+def _pack(post: Post) -> Packed:
+    edits = post.edit_history_tweet_ids
+    return (post.id, post.text, _pack_time(post.created_at, post.id), None if edits == [post.id] else tuple(edits))
+
+
+def _unpack(packed: Packed) -> list[RecentPost]:
+    posts: list[RecentPost] = []
+    for at in range(0, len(packed), _PACKED):
+        post_id, text, created, edits = cast(
+            "tuple[str, str, int | str | None, tuple[str, ...] | None]", packed[at : at + _PACKED]
+        )
+        when = _unpack_time(created, post_id) if isinstance(created, int) else created
+        posts.append(RecentPost(post_id, text, [post_id] if edits is None else list(edits), when))
+    return posts
+
+
+def _pack_time(value: str | None, post_id: str) -> int | str | None:
+    """created_at as the seconds it is after the id's own time, if it spells out again exactly."""
     if value is None or not _X_TIME_SHAPE.fullmatch(value):
         return value
     try:
         seconds = int(datetime.fromisoformat(value).timestamp())
     except ValueError:  # the right shape, not a real time (month 13)
         return value
-    return seconds if _unpack_time(seconds) == value else value
+    offset = seconds - int(timeline.posted_at(post_id))
+    return offset if _unpack_time(offset, post_id) == value else value
 
 
-def _unpack_time(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, tz=UTC).strftime(_X_TIME)
+def _unpack_time(offset: int, post_id: str) -> str:
+    return datetime.fromtimestamp(int(timeline.posted_at(post_id)) + offset, tz=UTC).strftime(_X_TIME)
 
 
 @dataclass(slots=True)
@@ -198,7 +206,7 @@ class Watched:
     username: str
     user_id: str
     cursor: str | None
-    recent: tuple[RecentPost, ...] = ()  # the newest RECENT posts, oldest first
+    packed: Packed = ()  # the newest RECENT posts, oldest first, flat (see _PACKED); read them as `recent`
     uris: dict[Hashable, str] = field(default_factory=dict)  # subscriber -> the URI it used
     callers: dict[Hashable, str] = field(default_factory=dict)  # hosted: subscriber -> the X user id behind it
     grants: dict[Hashable, Hashable] = field(default_factory=dict)  # hosted: subscriber -> the grant it was made under
@@ -216,20 +224,25 @@ class Watched:
     def is_news(self, post: Post) -> bool:
         return timeline.newer(post.id, self.cursor) and post.id not in self.seen
 
+    @property
+    def recent(self) -> list[RecentPost]:
+        """The newest RECENT posts, oldest first."""
+        return _unpack(self.packed)
+
     def remember(self, posts: Iterable[Post]) -> None:
         """Keep the newest RECENT posts in id order, whatever order they arrived in."""
-        kept = {r.id: r for r in self.recent}
+        kept = {str(self.packed[at]): self.packed[at : at + _PACKED] for at in range(0, len(self.packed), _PACKED)}
         added = sorted({p.id: p for p in posts if p.id not in kept}.values(), key=lambda p: int(p.id))
-        kept.update((p.id, RecentPost(p)) for p in added[-RECENT:])
-        self.recent = tuple(sorted(kept.values(), key=lambda r: int(r.id))[-RECENT:])
+        kept.update((p.id, _pack(p)) for p in added[-RECENT:])
+        self.packed = tuple(field for post_id in sorted(kept, key=int)[-RECENT:] for field in kept[post_id])
 
     def forget(self, post_id: str) -> bool:
         """A deleted post leaves the resource. True if it was there."""
-        kept = tuple(r for r in self.recent if r.id != post_id)
-        if len(kept) == len(self.recent):
-            return False
-        self.recent = kept
-        return True
+        for at in range(0, len(self.packed), _PACKED):
+            if self.packed[at] == post_id:
+                self.packed = self.packed[:at] + self.packed[at + _PACKED :]
+                return True
+        return False
 
     def advance(self, cursor: str | None) -> bool:
         """Move the cursor up (never down) and forget the delivered ids it passes. True if it moved."""

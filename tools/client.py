@@ -140,12 +140,11 @@ class XClient:
         self.retry = retry or RetryPolicy()
         self._tokens = tokens
         self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(
-            verify=tls_context(),
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
-            headers={"User-Agent": "xcourier"},
-        )
+        # An owned client is made by the first request (_client): building an httpx.AsyncClient imports
+        # httpcore and h11, ~15 ms of a stdio server's start-up that tools/list never needs.
+        self._http: httpx.AsyncClient | None = http
+        self._timeout = timeout
+        self._closed = False
         # Each endpoint's windows as of X's latest answer, whichever login it was for: what status shows,
         # and the app's windows (per-app ones count every login's calls).
         self.rate_limits: dict[str, RateLimit] = {}
@@ -157,8 +156,26 @@ class XClient:
         # Sees every answer X sent back successfully (cache hits never get here): the spend meter.
         self._meter = meter
 
+    def _client(self) -> httpx.AsyncClient:
+        """The pooled httpx client, created on first use; one per XClient.
+
+        Nothing awaits between the check and the assignment, so first calls racing on the event loop
+        all get the one client.
+        """
+        if self._http is None:
+            if self._closed:
+                raise RuntimeError("This XClient is closed; make a new one.")
+            self._http = httpx.AsyncClient(
+                verify=tls_context(),
+                timeout=self._timeout,
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+                headers={"User-Agent": "xcourier"},
+            )
+        return self._http
+
     async def aclose(self) -> None:
-        if self._owns_http:
+        self._closed = True
+        if self._owns_http and self._http is not None:
             await self._http.aclose()
 
     async def __aenter__(self) -> XClient:
@@ -354,7 +371,7 @@ class XClient:
         data: Mapping[str, str] | None,
     ) -> httpx.Response:
         try:
-            response = await self._http.request(
+            response = await self._client().request(
                 method,
                 url,
                 params=params,

@@ -12,7 +12,9 @@ close to linear:
   start (``_url_match_starts``), which is where ``finditer`` would spend its time failing;
 - ASCII text takes a fast path (no NFC, no emoji, every character weighs 1) that needs only the URL
   rules, and text without a "." needs nothing from twitter-text at all;
-- everything else runs ``parse_tweet``'s loop with the same URL entities, off the event loop.
+- everything else runs ``parse_tweet``'s loop with the same URL entities, and twitter-text's emoji regex
+  tried only at characters that can begin an emoji (``_emoji_entities``): short text on the event loop,
+  longer text in a worker thread (``validate_post_text``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ URL_WEIGHT = 23
 # without counting. It also caps what one count costs: at the bound ~20 ms for ASCII text (counted on
 # the event loop) and ~0.1 s of CPU for other text (counted in a worker thread); tests/bench/text.py.
 MAX_TEXT_UTF16 = 4_096
+# Non-ASCII text up to this many UTF-16 units is counted on the event loop once twitter-text's tables are
+# loaded: the worst measured at this size is ~5 ms (tests/bench/text.py, "inline" rows: dotted Cyrillic
+# domains, which try the TLD regex at every dot), a tenth of the 50 ms the loop may be held, while the hop
+# to a worker thread costs more than counting a 280-character CJK post (~0.1 ms). A 280-character post
+# is 140 units of CJK characters, or 280 of emoji of one code point each; longer text goes to a thread.
+INLINE_UTF16 = 300
 # X: "Posts created via the API are limited to a maximum of 1 cashtag (e.g. `$TICKER`) per post.
 # Requests that include more than 1 cashtag will be rejected." Self-serve plans only; Enterprise is
 # exempt (xdevplatform/docs x-api/posts/manage-tweets/integrate.mdx, "Post creation restrictions").
@@ -394,28 +402,137 @@ class _WeightRules:
     emoji: re.Pattern[str]
     longest_emoji: int
     options: dict[str, Any]
-    character_weight: Callable[[str, dict[str, Any]], int]
+    # twitter-text's get_character_weight with the default options, per character (cached: ~0.1 us
+    # a character instead of ~0.5; the weight depends on the code point and the options only).
+    character_weight: Callable[[str], int]
+    # One character that can begin a match of ``emoji`` (None: not known, try everywhere).
+    emoji_start: re.Pattern[str] | None
+
+
+class _UnknownConstruct(Exception):
+    """The pattern uses something _first_code_points does not model."""
+
+
+def _first_code_points(pattern: re.Pattern[str]) -> list[tuple[int, int]] | None:
+    """The code point ranges a match of ``pattern`` can begin with, read from its parse tree.
+
+    Covers literals, character classes of literals and ranges, alternation, groups and repeats; for
+    anything else (lookaround, anchors, negated or category classes, case folding, a pattern that can
+    match the empty string) it answers None, and the caller tries the regex at every position as before.
+    ``re._parser`` is the stdlib's own parser (what ``re.compile`` runs); a test fails if it stops
+    answering, so a Python upgrade can't silently make the count slow.
+    """
+    try:
+        from re import _constants as sre
+        from re import _parser as parser
+    except ImportError:  # pragma: no cover - present in every CPython 3.11+
+        return None
+    if pattern.flags & re.IGNORECASE:
+        return None
+    ranges: list[tuple[int, int]] = []
+
+    def sequence(items: Any) -> bool:
+        """Adds the first code points of a sequence; whether all of it can match empty."""
+        return all(item(op, argument) for op, argument in items)
+
+    def item(op: Any, argument: Any) -> bool:
+        if op is sre.LITERAL:
+            ranges.append((argument, argument))
+            return False
+        if op is sre.IN:
+            for member, value in argument:
+                if member is sre.LITERAL:
+                    ranges.append((value, value))
+                elif member is sre.RANGE:
+                    ranges.append(value)
+                else:
+                    raise _UnknownConstruct(member)
+            return False
+        if op is sre.BRANCH:
+            return any([sequence(alternative) for alternative in argument[1]])
+        if op is sre.SUBPATTERN:
+            _group, add_flags, _del_flags, body = argument
+            if add_flags & re.IGNORECASE:
+                raise _UnknownConstruct("(?i:...)")
+            return sequence(body)
+        if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", None)):
+            low, _high, body = argument
+            return sequence(body) or low == 0
+        raise _UnknownConstruct(op)
+
+    try:
+        can_be_empty = sequence(parser.parse(pattern.pattern, pattern.flags))
+    except (_UnknownConstruct, re.error, TypeError, ValueError):
+        return None
+    if can_be_empty:
+        return None
+    merged: list[tuple[int, int]] = []
+    for low, high in sorted(ranges):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return merged
+
+
+def _start_class(ranges: list[tuple[int, int]] | None) -> re.Pattern[str] | None:
+    if ranges is None:
+        return None
+    return re.compile("[" + "".join(rf"\U{low:08x}-\U{high:08x}" for low, high in ranges) + "]")
 
 
 @functools.cache
 def _weight_rules() -> _WeightRules:
     emoji = _twitter_text("regexp.emoji")
+    options = _twitter_text("config").config["defaults"]
+    get_character_weight = _twitter_text("get_character_weight").get_character_weight
+
+    # Bounded: text can hold any of 1.1 million code points.
+    @functools.lru_cache(maxsize=4096)
+    def character_weight(character: str) -> int:
+        return int(get_character_weight(character, options))
+
     return _WeightRules(
         emoji=emoji.emoji,
         # The pattern is an alternation of emoji-test.txt's sequences and a class of single code points.
         longest_emoji=max(len(entry.emoji) for entry in emoji.emoji_list),
-        options=_twitter_text("config").config["defaults"],
-        character_weight=_twitter_text("get_character_weight").get_character_weight,
+        options=options,
+        character_weight=character_weight,
+        # ~30 ms to parse the ~92,000-character pattern, once, with the ~0.3 s import of the emoji tables.
+        emoji_start=_start_class(_first_code_points(emoji.emoji)),
     )
 
 
-# One emoji search covers this many characters (~2 ms on non-ASCII letters, 28 us each), so that the
-# search, which holds the GIL while it runs, lets the event loop in often even from a worker thread.
+# Without emoji_start, one emoji search covers this many characters (~2 ms on non-ASCII letters, 28 us
+# each), so that the search, which holds the GIL while it runs, lets the event loop in often even from a
+# worker thread.
 _EMOJI_WINDOW = 64
 
 
 def _emoji_entities(rules: _WeightRules, text: str) -> dict[int, str]:
-    """``{m.start(): m.group(0) for m in emoji.finditer(text)}``, searched a window at a time.
+    """``{m.start(): m.group(0) for m in emoji.finditer(text)}``, trying the regex only where it can match.
+
+    finditer tries the regex at each position from the end of the last match; a match can only begin
+    at a character of emoji_start, so trying exactly those positions (skipping any inside the last
+    match) finds the same matches. Each try is ~5 us; CJK ideographs and kana are never tried.
+    """
+    if rules.emoji_start is not None:
+        found: dict[int, str] = {}
+        position = 0
+        for candidate in rules.emoji_start.finditer(text):
+            start = candidate.start()
+            if start < position:
+                continue
+            match = rules.emoji.match(text, start)
+            if match is not None:
+                found[start] = match.group(0)
+                position = match.end()
+        return found
+    return _emoji_entities_windowed(rules, text)
+
+
+def _emoji_entities_windowed(rules: _WeightRules, text: str) -> dict[int, str]:
+    """The same, searched a window at a time.
 
     A match starting at p is decided by text[p:p + longest_emoji] (no lookaround), so searching with
     endpos that far past the window finds exactly finditer's matches that start inside it.
@@ -451,7 +568,7 @@ def _full_weighted_length(text: str) -> int:
             weighted += options["default_weight"]
             index += len(emojis[index]) - 1
         else:
-            weighted += rules.character_weight(normalized[index], options)
+            weighted += rules.character_weight(normalized[index])
         index += 1
     return int(weighted / scale)
 
@@ -517,13 +634,32 @@ def check_post_text(text: str, *, max_cashtags: int | None = MAX_CASHTAGS) -> No
     _check_length(_post_length(text))
 
 
+def _ready_to_count_inline(text: str) -> bool:
+    """Whether counting this non-ASCII text needs nothing loaded or compiled first (all cached)."""
+    if len(text) > INLINE_UTF16 or utf16_length(text) > INLINE_UTF16:
+        return False
+    if not _weight_rules.cache_info().currsize:
+        return False
+    # No NFC composition yields a ".", so a text without one needs no URL rules (_iter_urls' shortcut).
+    return "." not in text or (url_rules_loaded() and "tld_after_dot" in vars(_url_rules()))
+
+
+def _load_and_count(text: str) -> tuple[int, bool]:
+    """_post_length, after loading what counting such text needs, so the next short one runs inline."""
+    _weight_rules()
+    if "." in text:
+        _url_rules().tld_after_dot  # noqa: B018 - compiles the cached TLD regex (~50 ms), once
+    return _post_length(text)
+
+
 async def validate_post_text(text: str, *, max_cashtags: int | None = MAX_CASHTAGS) -> None:
     """check_post_text for the event loop: nothing here holds the loop for long.
 
     The size and cashtag checks are linear and run inline. ASCII text is counted inline, once the URL
     rules are loaded (compiling twitter-text's regexes takes ~0.1 s of Python code, done in a worker
-    thread, which lets the loop run between bytecodes). Other text needs NFC and the emoji tables and
-    costs up to ~0.1 s at the size bound: it is counted in a worker thread, where each regex call is short.
+    thread, which lets the loop run between bytecodes). Other text needs NFC and the emoji tables: up to
+    INLINE_UTF16 UTF-16 units it is counted inline once those are loaded (a few ms at worst), longer text
+    (up to ~0.1 s at the size bound) in a worker thread, where each regex call is short.
     """
     _check_size(text)
     _check_cashtags(text, max_cashtags)
@@ -532,4 +668,7 @@ async def validate_post_text(text: str, *, max_cashtags: int | None = MAX_CASHTA
             await anyio.to_thread.run_sync(_url_rules)
         _check_length(_post_length(text))
         return
-    _check_length(await anyio.to_thread.run_sync(_post_length, text))
+    if _ready_to_count_inline(text):
+        _check_length(_post_length(text))
+        return
+    _check_length(await anyio.to_thread.run_sync(_load_and_count, text))

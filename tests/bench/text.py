@@ -1,6 +1,6 @@
 """Post text counting, before (twitter-text's parse_tweet) and after (tools/text.py).
 
-`python -m tests.bench.text [--slow]` from the repository root. Prints four tables and writes
+`python -m tests.bench.text [--slow]` from the repository root. Prints five tables and writes
 tests/bench/results/text.json:
 
 - per-call time of the count for createPost-sized texts (37 and 280 weighted characters, ASCII and
@@ -8,6 +8,8 @@ tests/bench/results/text.json:
 - pathological inputs: the longest single hold of the event loop while validate_post_text runs
   (a heartbeat task's longest gap), and parse_tweet on the same text (``--slow`` runs the minute-long
   ones; otherwise smaller sizes show its growth);
+- the slowest short non-ASCII texts found, which validate_post_text counts on the event loop (up to
+  INLINE_UTF16 UTF-16 units): the loop holds their count costs;
 - the first count in a fresh process (the lazy twitter-text import), before and after.
 
 Timings only; the tests assert behaviour (tests/unit/test_text_attack.py).
@@ -56,6 +58,27 @@ PATHOLOGICAL = {
 # parse_tweet on these takes from seconds to minutes: measured with --slow, else on smaller sizes.
 SLOW = {'"a." * 1500', '"a." * 2048', '"é" * 4000 + " x.com"', '"a." * 1500 + "ж.com"', "10 MB plain", "4 MB sentences"}
 GROWTH = {'"a." * 100': "a." * 100, '"a." * 200': "a." * 200, '"a." * 400': "a." * 400}
+
+
+def _fit(text: str) -> str:
+    while text_module.utf16_length(text) > text_module.INLINE_UTF16:
+        text = text[:-1]
+    return text
+
+
+# Non-ASCII text short enough to be counted on the event loop, the costliest kinds found by a random search
+# over repeated pieces: dotted non-ASCII domains (the TLD regex tried at each dot), digits and emoji (each a
+# place an emoji can begin: the emoji regex is tried there), and the benchmark's post.
+INLINE = {
+    '"ж.рф_" * 60': _fit("ж.рф_" * 60),
+    '"ж.рф." * 60': _fit("ж.рф." * 60),
+    '"1.рф " * 60': _fit("1.рф " * 60),
+    '"é.co" * 75': _fit("é.co" * 75),
+    '"1" * 299 + "é"': "1" * 299 + "é",
+    '"😀" * 150': "😀" * 150,
+    '"漢" * 300': "漢" * 300,
+    "280 CJK/emoji post": _fit(SIZED["280 CJK/emoji"]),
+}
 
 
 def per_call_ms(function: Callable[[str], Any], text: str, repeat: int) -> list[float]:
@@ -160,6 +183,23 @@ print(int("_xcourier_twitter_text.extract_urls" in sys.modules or "twitter_text.
 """
 
 
+def inline_rows() -> list[list[Any]]:
+    rows = []
+    for name, text in INLINE.items():
+        assert text_module._ready_to_count_inline(text), name
+        holds = [anyio.run(longest_loop_hold_ms, text) for _ in range(5)]
+        samples = per_call_ms(check, text, 20)
+        rows.append(
+            [
+                name,
+                text_module.utf16_length(text),
+                f"{statistics.median(samples):.2f} (max {max(samples):.2f})",
+                f"{statistics.median(holds):.1f} (max {max(holds):.1f})",
+            ]
+        )
+    return rows
+
+
 def first_call_rows(rounds: int) -> list[list[Any]]:
     rows = []
     for text_name, text in FIRST_TEXTS.items():
@@ -182,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slow", action="store_true", help="also time parse_tweet on the minute-long inputs")
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args(argv)
-    text_module._url_rules()
+    text_module._url_rules().tld_after_dot  # noqa: B018 - compiled, as after the first dotted non-ASCII post
     text_module._weight_rules()
 
     sized = sized_rows(args.rounds)
@@ -196,12 +236,23 @@ def main(argv: list[str] | None = None) -> None:
             "Pathological inputs (goal: no loop hold over 50 ms)",
         )
     )
+    inline = inline_rows()
+    print()
+    print(
+        table(
+            ["input", "UTF-16 units", "check ms (max)", "longest loop hold ms, median of 5 (max)"],
+            inline,
+            f"Short non-ASCII text, counted on the event loop (up to {text_module.INLINE_UTF16} UTF-16 units)",
+        )
+    )
     first = first_call_rows(5)
     print()
     print(
         table(["text", "first call in a fresh process", "ms incl. imports (min-max)", "loaded"], first, "First count")
     )
-    path = write_results("text", {"per_call": sized, "pathological": pathological, "first_call": first})
+    path = write_results(
+        "text", {"per_call": sized, "pathological": pathological, "inline": inline, "first_call": first}
+    )
     print(f"\nwrote {path}")
 
 

@@ -21,6 +21,8 @@ from mcp_types import ResourceUpdatedNotification
 from xcourier.server.app import build_server
 from xcourier.server.runtime import Runtime
 from xcourier.server.settings import Settings
+from xcourier.server.watcher import RECENT
+from xcourier.tools import timeline
 
 from ..clock import Clock
 
@@ -83,6 +85,23 @@ async def test_legacy_subscriber_is_notified_and_reads_the_new_post(sandbox, adm
         "created_at": feed["posts"][0]["created_at"],
     }
     assert feed["posts"][0]["created_at"].endswith("Z")
+
+
+async def test_the_resource_shows_each_post_as_x_sent_it(sandbox, admin):
+    # The watcher keeps compact records, not X's answer: what the resource shows is rebuilt from them.
+    async with watching_runtime(sandbox) as (runtime, _), Client(build_server(runtime), mode="legacy") as client:
+        await client.subscribe_resource(ALICE)
+        for i in range(3):
+            admin.post_as("alice", f"news {i}, déjà vu 🎉")
+        await runtime.watcher.poll_due(force=True)
+        feed = await read_posts(client)
+        user = await runtime.users.by_username("alice")
+        sent = await timeline.newest_posts(runtime.client, user.id, RECENT)
+    assert feed["posts"] == [
+        {"id": p.id, "text": p.text, "edit_history_tweet_ids": p.edit_history_tweet_ids, "created_at": p.created_at}
+        for p in reversed(sent)
+    ]
+    assert feed["posts"][0]["text"] == "news 2, déjà vu 🎉" and feed["posts"][0]["created_at"]
 
 
 async def test_listen_subscriber_is_notified_and_reads_the_new_post(sandbox, admin):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from xcourier.server import audit
@@ -12,6 +14,10 @@ from xcourier.tools.posts import create_post
 from xcourier.tools.text import MAX_TEXT_UTF16, cashtags, check_post_text, has_url, utf16_length, weighted_length
 
 from .captured import json_body
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from twitter_text import parse_tweet
 
 
 @pytest.mark.parametrize(
@@ -180,3 +186,24 @@ def test_a_long_text_of_many_links_says_it_is_at_least_its_counted_length():
 def test_line_endings_count_as_parse_tweet_counts_them():
     assert weighted_length("a\r\nb") == 3
     assert weighted_length("a\rb.com") == 25
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("#\ufe0f\u20e3 1\ufe0f\u20e3", 5, id="keycaps-begin-with-ascii"),
+        pytest.param("\U0001f1ef\U0001f1f5\U0001f1e9\U0001f1ea", 4, id="two-flags"),
+        pytest.param("\U0001f44d\U0001f3fd", 2, id="skin-tone"),
+        pytest.param("\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f", 2, id="tag-sequence"),
+        pytest.param("\u00a9 \u2122 \u203c", 8, id="emoji-in-weight-1-ranges"),
+        pytest.param("\U0001f3fb", 2, id="lone-skin-tone"),
+    ],
+)
+def test_emoji_of_every_shape_count_as_parse_tweet_counts_them(text: str, expected: int):
+    assert weighted_length(text) == parse_tweet(text).weightedLength == expected
+
+
+def test_a_lone_surrogate_in_short_text_weighs_2_where_parse_tweet_crashes():
+    # parse_tweet raises UnicodeEncodeError measuring it; the weight is twitter-text's default for a code
+    # point outside its weight-1 ranges.
+    assert weighted_length("漢字\ud800かな") == 10

@@ -17,17 +17,26 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from xcourier.tools import text as text_module
 from xcourier.tools.errors import InvalidInputError
-from xcourier.tools.text import MAX_TEXT_UTF16, check_post_text, extract_urls, validate_post_text, weighted_length
+from xcourier.tools.text import (
+    INLINE_UTF16,
+    MAX_TEXT_UTF16,
+    check_post_text,
+    extract_urls,
+    validate_post_text,
+    weighted_length,
+)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import twitter_text
     from twitter_text import extract_urls_with_indices, parse_tweet
+    from twitter_text.regexp.emoji import emoji as twitter_text_emoji
+    from twitter_text.regexp.emoji import emoji_list
 
 # Deterministic (derandomize) and bounded: the reference, parse_tweet, is the slow thing under test.
 EXACTNESS = settings(max_examples=400, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -218,19 +227,63 @@ async def test_ascii_text_without_a_dot_needs_nothing_from_twitter_text(nothing_
         await validate_post_text("a" * 281)
 
 
-@pytest.mark.anyio
-async def test_the_event_loop_check_counts_non_ascii_text_in_a_worker_thread(monkeypatch: pytest.MonkeyPatch):
-    offloaded: list[str] = []
+@pytest.fixture
+def offloaded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The functions validate_post_text hands to a worker thread (run here, in order)."""
+    names: list[str] = []
 
     async def run_sync(function: Any, *args: Any) -> Any:
-        offloaded.append(function.__name__)
+        names.append(function.__name__)
         return function(*args)
 
     monkeypatch.setattr(text_module.anyio.to_thread, "run_sync", run_sync)
-    await validate_post_text("漢字 https://example.com 😀")
-    assert offloaded == ["_post_length"]
+    return names
+
+
+@pytest.mark.anyio
+async def test_long_non_ascii_text_is_counted_in_a_worker_thread(offloaded: list[str]):
+    # 40 ZWJ families of 8 UTF-16 units each: over INLINE_UTF16, yet 80 weighted characters.
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    await validate_post_text(family * 40 + " 漢字 https://example.com")
+    assert offloaded == ["_load_and_count"]
     with pytest.raises(InvalidInputError, match="X allows 280"):
+        await validate_post_text("漢" * (INLINE_UTF16 + 1))
+    assert offloaded == ["_load_and_count", "_load_and_count"]
+
+
+@pytest.mark.anyio
+async def test_short_non_ascii_text_is_counted_inline_once_twitter_text_is_loaded(offloaded: list[str]):
+    text_module._load_and_count("漢字 https://例え.jp 😀")
+    await validate_post_text("漢字 https://example.com 😀")
+    await validate_post_text("新しいリリースを公開しました😀🎉" * 8)
+    with pytest.raises(InvalidInputError, match="282 weighted characters"):
         await validate_post_text("漢" * 141)
+    assert offloaded == []
+
+
+@pytest.mark.anyio
+async def test_the_first_short_non_ascii_text_loads_the_tables_in_a_worker_thread(
+    monkeypatch: pytest.MonkeyPatch, offloaded: list[str]
+):
+    # A fresh cache: as in a process that has counted no non-ASCII text yet.
+    monkeypatch.setattr(text_module, "_weight_rules", functools.cache(text_module._weight_rules.__wrapped__))
+    await validate_post_text("漢字 😀")
+    await validate_post_text("漢字 😀 again")
+    assert offloaded == ["_load_and_count"]
+
+
+@pytest.mark.anyio
+async def test_short_text_with_a_dot_waits_for_the_tld_regex_before_counting_inline(
+    monkeypatch: pytest.MonkeyPatch, offloaded: list[str]
+):
+    # Compiling the TLD regex takes ~50 ms: never on the event loop.
+    rules = dataclasses.replace(text_module._url_rules())
+    monkeypatch.setattr(text_module, "_url_rules", functools.cache(lambda: rules))
+    text_module._weight_rules()
+    await validate_post_text("例え.jp と x.com")
+    await validate_post_text("例え.jp と y.com")
+    assert offloaded == ["_load_and_count"]
+    assert "tld_after_dot" in vars(rules)
 
 
 @pytest.mark.anyio
@@ -238,3 +291,125 @@ async def test_the_event_loop_check_counts_exactly_what_the_sync_check_counts():
     await validate_post_text("https://example.com/" + "x" * 300 + " " + "a" * 256)
     with pytest.raises(InvalidInputError, match="281 weighted characters"):
         await validate_post_text("https://example.com " + "a" * 256 + ".")
+
+
+# -- CJK and emoji ---------------------------------------------------------------------------------
+
+EMOJI = sorted({entry.emoji for entry in emoji_list})
+# Pieces of emoji sequences that are not emoji themselves, or only begin one: skin tones, ZWJ, VS16, the
+# keycap mark, regional indicators, tag characters, hair components.
+EMOJI_PARTS = [
+    "\U0001f3fb", "\U0001f3ff", "\u200d", "\ufe0f", "\ufe0e", "\u20e3", "\U0001f1e6", "\U0001f1ff",
+    "\U000e0067", "\U000e007f", "\U0001f9b0", "#", "*", "7", "\xa9", "\u2122",
+]  # fmt: skip
+
+
+@st.composite
+def emoji_piece(draw: st.DrawFn) -> str:
+    emoji = draw(st.sampled_from(EMOJI))
+    # A whole emoji, or a cut one (a ZWJ sequence's head, a keycap without its mark).
+    return emoji if draw(st.booleans()) else emoji[: draw(st.integers(1, max(1, len(emoji) - 1)))]
+
+
+CJK_PIECES = st.one_of(
+    st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF),  # CJK ideographs
+    st.characters(min_codepoint=0x3040, max_codepoint=0x30FF),  # kana
+    st.characters(min_codepoint=0xAC00, max_codepoint=0xD7A3),  # Hangul syllables
+    st.characters(min_codepoint=0x3000, max_codepoint=0x303F),  # CJK punctuation
+    st.characters(min_codepoint=0xFF00, max_codepoint=0xFFEF),  # full-width forms
+    st.characters(min_codepoint=0x20000, max_codepoint=0x2A6DF),  # CJK extension B (two UTF-16 units)
+)
+CJK_EMOJI_TEXT = st.lists(
+    st.one_of(
+        emoji_piece(),
+        emoji_piece(),
+        CJK_PIECES,
+        CJK_PIECES,
+        st.sampled_from(EMOJI_PARTS),
+        st.sampled_from(UNICODE_PIECES + ASCII_PIECES),
+        url_like(UNICODE_PIECES),
+        st.characters(blacklist_categories=("Cs",)),  # any code point at all
+    ),
+    max_size=160,
+).map("".join)
+# A fixed seed and a bounded count: parse_tweet, the reference, takes ~2 ms a text.
+CJK_EXACTNESS = settings(max_examples=300, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@seed(14)
+@CJK_EXACTNESS
+@given(CJK_EMOJI_TEXT)
+def test_cjk_and_emoji_heavy_text_counts_exactly_as_parse_tweet(text: str):
+    assert weighted_length(text) == parse_tweet(text).weightedLength
+
+
+@seed(14)
+@CJK_EXACTNESS
+@given(CJK_EMOJI_TEXT)
+def test_the_emoji_search_finds_exactly_what_twitter_text_s_finditer_finds(text: str):
+    normalized = text_module._normalize(text)
+    expected = {match.start(): match.group(0) for match in twitter_text_emoji.finditer(normalized)}
+    assert text_module._emoji_entities(text_module._weight_rules(), normalized) == expected
+
+
+def test_the_characters_that_can_begin_an_emoji_are_read_from_twitter_text_s_regex():
+    rules = text_module._weight_rules()
+    # None would mean the regex is tried at every character again (e.g. after a Python or twitter-text
+    # upgrade changed what the parser sees): exact, but slow.
+    assert rules.emoji_start is not None
+    # Checked against emoji-test.txt as twitter-text parsed it, not the regex: each entry's first code point.
+    firsts = {chr(int(entry.codepoint.split()[0], 16)) for entry in emoji_list}
+    assert all(rules.emoji_start.match(first) for first in firsts)
+    assert not any(rules.emoji_start.match(character) for character in "漢字かなカナ한국。、a.é")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "ranges"),
+    [
+        pytest.param("ab|c[d-f]|[x-z0]", [(48, 48), (97, 97), (99, 99), (120, 122)], id="alts"),
+        pytest.param("(?:a|b)?c", [(ord("a"), ord("c"))], id="optional-group"),
+        pytest.param("a*b", [(ord("a"), ord("b"))], id="star"),
+        pytest.param("a|(?=b)b", None, id="lookahead"),
+        pytest.param("a|[^b]", None, id="negated-class"),
+        pytest.param("a|\\w", None, id="category"),
+        pytest.param("a?", None, id="matches-empty"),
+        pytest.param("(?i)a", None, id="case-folding"),
+        pytest.param("(?i:a)b", None, id="case-folding-group"),
+    ],
+)
+def test_first_code_points_of_a_pattern_or_none_where_it_can_t_tell(pattern: str, ranges: list[tuple[int, int]] | None):
+    assert text_module._first_code_points(re.compile(pattern)) == ranges
+
+
+class CountingEmoji:
+    """twitter-text's emoji regex with only ``match`` (finditer and search would raise), counted."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+        self.tried: list[int] = []
+
+    def match(self, text: str, position: int) -> Any:
+        self.tried.append(position)
+        return self.pattern.match(text, position)
+
+
+@pytest.fixture
+def emoji_tries(monkeypatch: pytest.MonkeyPatch) -> CountingEmoji:
+    rules = text_module._weight_rules()
+    counting = CountingEmoji(rules.emoji)
+    monkeypatch.setattr(
+        text_module, "_weight_rules", functools.cache(lambda: dataclasses.replace(rules, emoji=counting))
+    )
+    return counting
+
+
+def test_the_emoji_regex_is_never_tried_on_cjk_text(emoji_tries: CountingEmoji):
+    assert weighted_length("漢字かなカナ한국。" * 30) == 540
+    assert emoji_tries.tried == []
+
+
+def test_the_emoji_regex_is_tried_once_at_each_emoji_and_not_inside_one(emoji_tries: CountingEmoji):
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # begins with a character that begins emoji
+    text = "新しい😀リリース" + family + "🎉"
+    assert weighted_length(text) == parse_tweet(text).weightedLength == 20
+    assert emoji_tries.tried == [3, 8, 13]
