@@ -207,21 +207,25 @@ class Ledger:
 
     def __init__(self) -> None:
         self.day: str | None = None
-        self._seen: set[tuple[str, str]] = set()
+        # One set of ids per kind: the ids are the strings the watcher keeps anyway, so a watched
+        # user's billed posts cost a set slot each, not a tuple each.
+        self._seen: dict[str, set[str]] = {}
 
     def start_day(self, day: str, already_billed: Iterable[tuple[str, str]]) -> None:
         self.day = day
-        self._seen = set(already_billed)
+        self._seen = {}
+        for kind, resource_id in already_billed:
+            self._seen.setdefault(kind, set()).add(resource_id)
 
     def bill(self, found: Iterable[Charge], prices: Mapping[str, float]) -> Bill:
         """Price `found`, skipping resources already billed today, and remember the rest as billed."""
         bill = Bill()
         for charge in found:
             if charge.kind is not None and charge.resource_id is not None:
-                key = (charge.kind, charge.resource_id)
-                if key in self._seen:
+                seen = self._seen.setdefault(charge.kind, set())
+                if charge.resource_id in seen:
                     continue
-                self._seen.add(key)
+                seen.add(charge.resource_id)
                 bill.billed.setdefault(charge.kind, []).append(charge.resource_id)
             bill.cost += prices.get(charge.price, 0.0)
             bill.counts[charge.price] = bill.counts.get(charge.price, 0) + 1

@@ -74,7 +74,8 @@ def mock_x() -> httpx.MockTransport:
                     "id": snowflake(now - 60 * k, user_id % 4096 * 32 + k),
                     "text": f"post {k} by user {user_id}: " + "lorem ipsum dolor sit amet " * 3,
                     "edit_history_tweet_ids": [snowflake(now - 60 * k, user_id % 4096 * 32 + k)],
-                    "created_at": "2026-11-28T12:00:00.000Z",
+                    # As X sends it: the id's own time, in whole seconds (data-dictionary.mdx's sample).
+                    "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(int(now - 60 * k))),
                     "author_id": str(user_id),
                 }
                 for k in range(POSTS_PER_USER)
