@@ -20,7 +20,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -69,6 +69,9 @@ _COUNTED = (*_REACHED_X, RESERVED)
 # How long one instance may hold the check-and-reserve lease, and how often another tries for it (~10 s in all).
 _ADMISSION_LEASE = 10.0
 _ADMISSION_TRIES = 60
+# A shared Meter reads back entries from this much before its last look: an entry is stamped with its
+# writer's clock before it is stored, so one may land a little "in the past" (clock skew, a slow write).
+_SHARED_LOOKBACK = 60.0
 
 
 def has_url(text: str | None) -> bool:
@@ -270,7 +273,9 @@ async def metering(tool: str) -> AsyncIterator[None]:
 class Meter:
     """The X client's meter hook: prices each answer as X bills it, once per resource per UTC day."""
 
-    def __init__(self, audit: AuditLog, prices: Mapping[str, float], *, owner_id: str | None = None) -> None:
+    def __init__(
+        self, audit: AuditLog, prices: Mapping[str, float], *, owner_id: str | None = None, shared: bool = False
+    ) -> None:
         self.audit = audit
         self._prices = prices
         # Whose reads are Owned Reads. Learnt from GET /2/users/me when not given; X also wants
@@ -278,6 +283,11 @@ class Meter:
         self.owner_id = owner_id
         self._ledger = billing.Ledger()
         self._lock = anyio.Lock()
+        # A fleet's instances bill one X app into one audit account: X bills each resource once per UTC
+        # day app-wide, so before each bill a shared Meter takes in what the others recorded since it last
+        # looked (say a new stream holder replaying, in its backfill, events the dead one had billed).
+        self._shared = shared
+        self._looked_at: float | None = None
 
     async def __call__(
         self, method: str, path_template: str, path_params: Mapping[str, str], body: Mapping[str, Any]
@@ -324,11 +334,17 @@ class Meter:
     async def _start_day_if_new(self) -> None:
         now = self.audit.now()
         day = billing.utc_day(now)
+        midnight = billing.utc_midnight(now)
         if self._ledger.day == day:
+            if self._shared and self._looked_at is not None:
+                since = max(self._looked_at - _SHARED_LOOKBACK, midnight)
+                self._ledger.take_in(_billed_in(await self.audit.since(now - since)))
+                self._looked_at = now
             return
         # After a restart, what was billed earlier today (by this or another process) is in the audit.
-        entries = await self.audit.since(now - billing.utc_midnight(now))
-        self._ledger.start_day(day, ((kind, i) for e in entries for kind, ids in e.billed.items() for i in ids))
+        entries = await self.audit.since(now - midnight)
+        self._ledger.start_day(day, _billed_in(entries))
+        self._looked_at = now
 
     async def flush(self, tool: str, bill: billing.Bill) -> None:
         if not bill:
@@ -337,6 +353,10 @@ class Meter:
             await self.audit.record(tool, "ok", cost=0.0, ids={}, write=False, reads=bill)
         except Exception:
             logger.exception("could not record the cost of reading from X for %s", tool)
+
+
+def _billed_in(entries: list[Entry]) -> Iterator[tuple[str, str]]:
+    return ((kind, i) for e in entries for kind, ids in e.billed.items() for i in ids)
 
 
 @dataclass(frozen=True)

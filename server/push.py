@@ -19,14 +19,19 @@ the subscription. While --daily-budget is used up the stream is closed (X bills 
 With a fleet (hosted mode, server/fleet.py) X still gets one stream per app: the instance holding
 the fleet's stream lease streams, renews the lease every third of its TTL and records when the
 stream last showed signs of life; when it dies another instance takes the lease once it lapses and
-reconnects with a backfill reaching back to that moment (or catches up from the timelines when
-that is longer than X keeps). The holder puts each post on the fleet's sealed feed before telling
-its own subscribers; every instance delivers it once (the watcher drops what it already has) and
-the instance holding that user's lease commits it. Subscriptions are the fleet's, not an
-instance's: one per user and event type, tagged `xcourier:fleet/<username>`; an instance that
-finds one already there (X answers 409, or it is listed) uses it. Nobody deletes one when its
-last local subscriber leaves: the stream holder's sweep deletes the fleet's subscriptions whose
-user nobody in the fleet has watched (no lease) for two sweeps running, and duplicates a race made.
+reconnects with a backfill reaching back to that moment (or has the fleet catch up from the
+timelines when that is longer than X keeps). The holder puts each post, and each post X says was
+deleted, on the fleet's sealed feed before telling its own subscribers; every instance delivers it
+once (the watcher drops what it already has) and the instance holding that user's lease commits it.
+After a gap longer than X's backfill, the holder asks the fleet to catch up (server/fleet.py): each
+pushed user's timeline is read by the instance holding that user's lease, not by the holder for
+all, because hosted reads run on the logins of that user's subscribers, whom only instances
+watching the user have, and a lease holder's read is the poll path: committed, then on the feed.
+Subscriptions are the fleet's, not an instance's: one per user and event type, tagged
+`xcourier:fleet/<username>`; an instance that finds one already there (X answers 409, or it is
+listed) uses it. Nobody deletes one when its last local subscriber leaves: the stream holder's
+sweep deletes the fleet's subscriptions whose user nobody in the fleet has watched (no lease) for
+two sweeps running, and duplicates a race made.
 """
 
 from __future__ import annotations
@@ -119,6 +124,9 @@ class PushSource:
         self._vacant: set[str] = set()  # fleet users nobody held a lease on at the last sweep
         self._swept_at = 0.0
         self.took_over_after: float | None = None
+        # With a fleet: when this holder last asked the fleet to catch up. The timelines are read from then
+        # on, so a later reconnect's backfill need only reach back to it.
+        self._catch_up_asked: float | None = None
         self._users: dict[str, _UserPush] = {}
         self._orphans: dict[tuple[str, str], str] = {}  # (user id, event type) -> subscription id
         self._orphans_found_at = 0.0
@@ -381,7 +389,10 @@ class PushSource:
                 held = await self._store.hold_lease(_STREAM_LEASE, self.instance, fleet.lease_ttl)
                 if held:
                     now = self._clock()
-                    alive = {"alive": self.last_alive or now, "renewed": now}
+                    # A next holder's backfill reaches back to this: what the stream last sent, or the
+                    # catch-up the fleet was asked for, whichever is later.
+                    covered = max(self.last_alive or now, self._catch_up_asked or 0.0)
+                    alive = {"alive": covered, "renewed": now}
                     await self._store.put_record(_STREAM_RECORD, _STREAM_LEASE, alive, 24 * 3600.0)
             except Exception:
                 logger.exception("push: could not renew the stream lease; trying again")
@@ -470,13 +481,20 @@ class PushSource:
         if self.last_alive is None:
             # The first connection: subscriptions were made moments ago, possibly before it.
             return 1
-        gap = self._clock() - self.last_alive + _GAP_MARGIN
+        now = self._clock()
+        gap = now - max(self.last_alive, self._catch_up_asked or 0.0) + _GAP_MARGIN
         minutes = activity.backfill_for(gap)
         if minutes is not None:
             return minutes
         logger.warning("push: the activity stream was away for %.0f s, longer than X keeps; catching up", gap)
         try:
-            await self._watcher.catch_up()
+            if self._fleet is not None:
+                # Every lease holder reads its own pushed users (see the module's notes), this one too.
+                await self._fleet.request_catch_up(now)
+                await self._watcher.catch_up_requested(now)
+                self._catch_up_asked = now
+            else:
+                await self._watcher.catch_up()
         except Exception:
             logger.exception("push: catching up from the timelines failed; the backfill covers what it can")
         return activity.MAX_BACKFILL_MINUTES
@@ -523,12 +541,18 @@ class PushSource:
         before telling anyone here (a holder killed in between leaves it to the backfill of the next)."""
         assert self._fleet is not None
         self.events += 1
+        key = self._watcher.cursor_key(username)
+        if event.event_type == activity.POST_DELETE:
+            post_id = str(event.payload.get("id") or "")
+            if post_id.isdigit():
+                pass
+            return
         post = self._post(event, user_id)
         if post is None:
             return
         if self._meter is not None:
             await self._meter.events(activity.POST_CREATE, [post.id], "newPost push")
-        await self._fleet.publish(self._watcher.cursor_key(username), [post], pushed=True)
+        await self._fleet.publish(key, [post], pushed=True)
 
     async def _apply_here(self, user_id: str, event: ActivityEvent) -> None:
         if self._fleet is None:

@@ -43,7 +43,7 @@ from xcourier.tools.models import (
 )
 from xcourier.tools.posts import MAX_THREAD_POSTS, RecoveredPost, ThreadProgress, prepare_thread
 from xcourier.tools.posts import create_thread as make_thread
-from xcourier.tools.text import url_rules_loaded
+from xcourier.tools.text import link_check_is_fast
 
 from . import results
 from .audit import has_url, metering
@@ -283,9 +283,9 @@ _POST_MEDIA_DOC = (
 
 
 async def _post_price(runtime: "Runtime", text: str | None) -> float:
-    """What X bills for a post with this text. The first look for a link loads twitter-text's URL
-    rules (0.1-0.3 s of regex compiling): that one is made in a worker thread, off the event loop."""
-    if text and not url_rules_loaded():
+    """What X bills for a post with this text. A look for a link that would first compile twitter-text's
+    URL rules (0.05-0.3 s) is made in a worker thread, off the event loop."""
+    if text and not link_check_is_fast(text):
         with_url = await anyio.to_thread.run_sync(has_url, text)
     else:
         with_url = has_url(text)

@@ -299,6 +299,11 @@ class Watcher:
         self.dropped: list[Callable[[Hashable], Awaitable[None]]] = []
         self._logged_interval: float | None = None
         self.push: PushHooks | None = None  # set when X pushes new posts (server/push.py)
+        # Hosted: the newest catch-up request of the fleet's stream holder known here, and the pushed
+        # users (keys of _watched) this instance is still to read for it (see keep_caught_up).
+        self._catch_up_generation = 0.0
+        self._catch_up_due: set[str] = set()
+        self._catch_up_wake = anyio.Event()
 
     # -- subscriptions -------------------------------------------------------------------------
 
@@ -732,7 +737,17 @@ class Watcher:
     async def drop_deleted(self, user_id: str, post_id: str) -> bool:
         """X says the user deleted a post: it leaves the resource, and subscribers are told."""
         watched = self.watched_by_id(user_id)
-        if watched is None or not watched.forget(post_id):
+        return watched is not None and await self._drop(watched, post_id)
+
+    async def _drop(self, watched: Watched, post_id: str) -> bool:
+        """Subscribers are told once: a repeated delete (a backfill, the feed) finds the post gone."""
+        if not post_id.isdigit():
+            return False
+        if not watched.forget(post_id):
+            if timeline.newer(post_id, watched.cursor) and post_id not in watched.seen:
+                # X's stream is unordered (consuming-streaming-data.mdx): a delete may come before its post,
+                # which then must not be shown. Kept with the ids delivered above the cursor.
+                watched.seen = {*watched.seen, post_id}
             return False
         logger.info("newPost watcher: @%s deleted a post; it left the resource", watched.username)
         await self._tell_subscribers(watched)
@@ -748,6 +763,84 @@ class Watcher:
             logger.info("newPost watcher: catching up %d pushed user(s) from X after a gap", len(pushed))
             async with metering("newPost catch-up"):
                 return await self._poll_round(pushed, pushed, self._clock())
+
+    # -- catching up a fleet after a long gap in X's stream ---------------------------------------
+
+    async def catch_up_requested(self, generation: float) -> None:
+        """The fleet's stream holder was away longer than X's backfill keeps (server/push.py): this instance
+        reads the timelines of the pushed users whose lease it holds. Only noted here (this runs on the
+        feed's task); keep_caught_up reads."""
+        self._note_catch_up(generation)
+
+    def _note_catch_up(self, generation: float) -> None:
+        if generation <= self._catch_up_generation:
+            return
+        self._catch_up_generation = generation
+        now = self._clock()
+        for key, watched in self._watched.items():
+            if watched.pushed and watched.held:
+                self._catch_up_due.add(key)
+                watched.next_due = now
+        self._catch_up_wake.set()
+
+    async def keep_caught_up(self) -> None:
+        """Hosted: carry out the fleet's catch-up requests for the users this instance holds. The request
+        is in the store too, looked at every third of a lease TTL: a message missed on the feed (pub/sub is
+        at most once) still gets done."""
+        assert self.fleet is not None
+        while True:
+            with anyio.move_on_after(self.fleet.lease_ttl / 3):  # the store's look period, not a synchronisation
+                await self._catch_up_wake.wait()
+            self._catch_up_wake = anyio.Event()
+            try:
+                self._note_catch_up(await self.fleet.catch_up_generation())
+                await self.run_catch_ups()
+            except Exception:
+                logger.exception("newPost watcher: catching up after a gap in X's stream failed; trying again")
+
+    async def run_catch_ups(self) -> int:
+        """Read each due user's timeline since its cursor, once; a read X refused is tried again when X
+        said it may be (the poll's schedule). Returns the requests made."""
+        assert self.fleet is not None
+        if not self._catch_up_due:
+            return 0
+        async with self._poll_lock:
+            generation, now = self._catch_up_generation, self._clock()
+            # Users nobody here watches any more, or whose lease another instance holds, are not ours: a
+            # new lease holder looks at the user's caught-up record when it takes over (renew_leases).
+            mine = [self._watched.get(key) for key in self._catch_up_due]
+            held = [w for w in mine if w is not None and w.pushed and w.held]
+            self._catch_up_due = {w.username.lower() for w in held}
+            due = [w for w in held if w.next_due <= now]
+            if not due or await self._out_of_budget(due):
+                return 0
+            logger.info("newPost watcher: catching up %d pushed user(s) from X after a gap in its stream", len(due))
+            requests = 0
+            async with metering("newPost catch-up"):
+                for watched in due:
+                    requests += 1
+                    if not await self._poll_timeline(watched) or not watched.held:
+                        continue
+                    if self._catch_up_generation == generation:
+                        # A request that came during the read is for a later gap: the user stays due.
+                        self._catch_up_due.discard(watched.username.lower())
+                    await self.fleet.mark_caught_up(self._cursor_key(watched.username), generation)
+            return requests
+
+    async def _catch_up_taken(self, taken: list[Watched]) -> None:
+        """Users whose lease this instance just took: those the last holder did not catch up after the
+        fleet's newest request (it died first) are read now."""
+        assert self.fleet is not None
+        pushed = [w for w in taken if w.pushed]
+        if not pushed:
+            return
+        generation = await self.fleet.catch_up_generation()
+        self._catch_up_generation = max(self._catch_up_generation, generation)
+        for watched in pushed:
+            if generation > await self.fleet.caught_up(self._cursor_key(watched.username)):
+                self._catch_up_due.add(watched.username.lower())
+                watched.next_due = self._clock()
+                self._catch_up_wake.set()
 
     def poll_instead(self, user_id: str, reason: str) -> None:
         """X won't push this user any more (its subscription is gone, push gave up): poll them from now."""
@@ -767,13 +860,15 @@ class Watcher:
 
     # -- a fleet of instances ------------------------------------------------------------------
 
-    async def receive(self, key: str, posts: list[Post], *, pushed: bool = False) -> None:
+    async def receive(self, key: str, posts: list[Post], *, pushed: bool = False, deleted: Sequence[str] = ()) -> None:
         """News from another instance: from the one polling this user (already committed to the store),
         or (`pushed`) what the fleet's stream holder read on X's activity stream, which the holder of
-        this user's lease commits here."""
+        this user's lease commits here; `deleted`, posts X told the stream holder the user deleted."""
         watched = self._watched.get(key.rpartition("|")[2])
         if watched is None or self._cursor_key(watched.username) != key:
             return
+        for post_id in deleted:
+            await self._drop(watched, post_id)
         mine = [p for p in posts if p.author_id == watched.user_id]
         if pushed:
             await self._accept_pushed(watched, mine, commit=watched.held)
@@ -829,6 +924,7 @@ class Watcher:
             watched.next_due = self._clock()
             logger.info("newPost watcher: now polling @%s for the fleet", watched.username)
         self._wakeup.set()
+        await self._catch_up_taken(taken)
 
     def _after_failure(self, members: list[Watched], exc: XError, endpoint: str) -> None:
         now = self._clock()

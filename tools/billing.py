@@ -214,6 +214,10 @@ class Ledger:
     def start_day(self, day: str, already_billed: Iterable[tuple[str, str]]) -> None:
         self.day = day
         self._seen = {}
+        self.take_in(already_billed)
+
+    def take_in(self, already_billed: Iterable[tuple[str, str]]) -> None:
+        """Resources billed today elsewhere (another process on the same X app): not billed again here."""
         for kind, resource_id in already_billed:
             self._seen.setdefault(kind, set()).add(resource_id)
 

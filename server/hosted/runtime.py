@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
 import anyio
 
@@ -35,7 +36,9 @@ WATCHER_ACCOUNT_ID = "xcourier:watcher"
 
 
 @asynccontextmanager
-async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.time) -> AsyncIterator[Runtime]:
+async def open_hosted(
+    settings: Settings, *, clock: Callable[[], float] = time.time, push_options: PushOptions | None = None
+) -> AsyncIterator[Runtime]:
     store = open_configured_store(settings)
     subscriber_tokens = SubscriberTokens()
     grants = Grants(store)
@@ -43,7 +46,8 @@ async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.t
     watcher_audit = AuditLog(store, WATCHER_ACCOUNT, account_id=WATCHER_ACCOUNT_ID, clock=clock)
     # No owner: a poll runs on some subscriber's login, and hosted users don't own the operator's
     # X app, so none of its reads are Owned Reads.
-    poller = XClient(subscriber_tokens, base_url=settings.api_base_url, meter=Meter(watcher_audit, prices))
+    # Shared meters: every instance of the fleet bills the operator's one X app (once per resource a day).
+    poller = XClient(subscriber_tokens, base_url=settings.api_base_url, meter=Meter(watcher_audit, prices, shared=True))
     # Pushed posts are billed to the operator's X app, like the polls: the watcher's audit and budget.
     instance = uuid.uuid4().hex
     feed: UpdateFeed | None = None
@@ -51,7 +55,7 @@ async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.t
     if target.startswith(("redis://", "rediss://", "unix://")):
         feed = RedisFeed(target, instance=instance, key=os.environ.get(ENV_STORE_KEY))
     fleet = Fleet(store, lease_ttl=settings.lease_ttl, feed=feed, instance=instance)
-    watcher_meter = Meter(watcher_audit, prices)
+    watcher_meter = Meter(watcher_audit, prices, shared=True)
     watcher_guards = Guards(watcher_audit, max_writes_per_hour=None, daily_budget=settings.daily_budget)
     watcher = Watcher(
         poller,
@@ -84,7 +88,7 @@ async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.t
         watcher_guards,
         None,
         clock,
-        PushOptions(),
+        push_options or PushOptions(),
         fleet=fleet,
     )
     x_app = oauth.OAuthApp(
@@ -120,9 +124,10 @@ async def open_hosted(settings: Settings, *, clock: Callable[[], float] = time.t
             background.start_soon(watcher.run)
             background.start_soon(watcher.keep_leases)
             if feed is not None:
-                await background.start(feed.run, watcher.receive)
+                await background.start(partial(feed.run, watcher.receive, on_catch_up=watcher.catch_up_requested))
             if push is not None:
                 background.start_soon(push.run)
+                background.start_soon(watcher.keep_caught_up)
             yield runtime
             background.cancel_scope.cancel()
     finally:

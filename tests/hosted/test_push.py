@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 
 import anyio
+import httpx
 import pytest
 
 from xcourier.server.cli import main
@@ -102,4 +103,46 @@ async def test_the_fleets_one_stream_is_taken_over_when_its_holder_is_killed_mid
         subscriptions = [s for s in activity()["subscriptions"] if s["filter"]["user_id"] == bob_id]
         assert sorted(s["event_type"] for s in subscriptions) == ["post.create", "post.delete"]
         for subscriber in subscribers:
+            subscriber.stop.set()
+
+
+async def test_a_post_deleted_on_x_leaves_every_instances_resource_with_one_update_each(
+    launcher: Launcher, admin, sandbox, hosted_store, monkeypatch
+):
+    await store_app_token(sandbox, admin, hosted_store, monkeypatch)
+    instances = start_fleet(launcher)
+    tokens = [await tokens_for(instances[0], admin, name) for name in ["alice", "carol", "xcourier_demo"]]
+    subscribers = [Subscriber(instances[i], tokens[i], legacy=i != 1) for i in range(3)]
+    bob_token = admin.http.post("/tokens", json={"username": "bob"}).raise_for_status().json()["access_token"]
+
+    def streams_open() -> int:
+        return admin.http.get("/activity").raise_for_status().json()["streams_open"]
+
+    async with anyio.create_task_group() as tasks:
+        for subscriber in subscribers:
+            tasks.start_soon(subscriber.run)
+        with anyio.fail_after(WAIT):
+            for subscriber in subscribers:
+                await subscriber.ready.wait()
+        await until(lambda: streams_open() == 1)
+        doomed = admin.post_as("bob", "soon deleted")["data"]["id"]
+        for subscriber in subscribers:
+            await subscriber.wait_for(1)
+        async with httpx.AsyncClient(base_url=sandbox.base_url, trust_env=False) as x:
+            deleted = await x.delete(f"/2/tweets/{doomed}", headers={"authorization": f"Bearer {bob_token}"})
+        assert deleted.raise_for_status().json() == {"data": {"deleted": True}}
+        # Only the stream holder hears post.delete from X; the others learn it on the sealed feed.
+        for subscriber in subscribers:
+            await subscriber.wait_for(2)
+        for instance, token in zip(instances, tokens, strict=True):
+            assert doomed not in await bob_feed(instance, token)
+        # A later post is one more update each: the deletion was not told twice anywhere.
+        kept = admin.post_as("bob", "still here")["data"]["id"]
+        for subscriber in subscribers:
+            await subscriber.wait_for(3)
+        for instance, token in zip(instances, tokens, strict=True):
+            feed = await bob_feed(instance, token)
+            assert feed[0] == kept and doomed not in feed
+        for subscriber in subscribers:
+            assert subscriber.updates == [BOB] * 3
             subscriber.stop.set()
