@@ -333,10 +333,15 @@ def extract_urls(text: str) -> list[tuple[int, str]]:
     return list(_iter_urls(text))
 
 
+def url_rules_loaded() -> bool:
+    """Whether the URL rules are loaded, so that a look for links costs microseconds, not a regex compile."""
+    return _url_rules.cache_info().currsize > 0
+
+
 def link_check_is_fast(text: str) -> bool:
     """Whether has_url(text) runs without compiling a regex (0.05-0.3 s), so it may run on the event loop:
     the URL rules are loaded and, for non-ASCII text with a dot, so is the TLD regex it may need."""
-    if _url_rules.cache_info().currsize == 0:
+    if not url_rules_loaded():
         return False
     return text.isascii() or "." not in text or "tld_after_dot" in vars(_url_rules())
 
