@@ -69,18 +69,23 @@ class CallbackServer:
         # web page poking at 127.0.0.1:PORT/callback can't break the login.
         self.expected_state: str | None = None
 
-    async def run(self, *, task_status: anyio.abc.TaskStatus[int]) -> None:
+    async def listen(self) -> Any:
+        """Bind the callback port, before any task group: a busy port is one LoginError, not a group."""
         from anyio.abc import SocketAttribute
 
         try:
             listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=self._port)
         except OSError as exc:
             raise LoginError(
-                f"Can't listen on 127.0.0.1:{self._port} for X's callback ({exc.strerror}). Pick another "
-                "port with --port and register http://127.0.0.1:PORT/callback in the X app."
+                f"Can't listen on 127.0.0.1:{self._port} for X's callback ({exc.strerror}). Stop what is "
+                "listening there, or pick another port with --port and register "
+                "http://127.0.0.1:PORT/callback in the X app."
             ) from None
+        self._port = listener.extra(SocketAttribute.local_port)
+        return listener
+
+    async def serve(self, listener: Any, *, task_status: anyio.abc.TaskStatus[int]) -> None:
         async with listener:
-            self._port = listener.extra(SocketAttribute.local_port)
             task_status.started(self._port)
             await listener.serve(self._handle)
 
@@ -142,8 +147,9 @@ async def login(
     """Run the whole flow; returns the stored TokenSet. Raises LoginError with what to do."""
     check_scopes(scopes)
     server = CallbackServer(port)
+    listener = await server.listen()
     async with anyio.create_task_group() as tasks:
-        bound_port = await tasks.start(server.run)
+        bound_port = await tasks.start(server.serve, listener)
         redirect_uri = f"http://127.0.0.1:{bound_port}{CALLBACK_PATH}"
         authorization = oauth.start_authorization(app, redirect_uri, scopes)
         server.expected_state = authorization.state

@@ -127,3 +127,12 @@ def test_serve_on_a_pipe_prints_no_hint():
         [*XCOURIER, "serve", "--sandbox"], input="", capture_output=True, text=True, timeout=60, env=child_env()
     )
     assert "waiting for an MCP client" not in completed.stderr
+
+
+@pytest.mark.slow
+def test_auth_login_on_a_port_in_use_is_one_line_naming_it(busy_port: int):
+    completed = _run("auth", "login", "--sandbox", "--no-browser", "--port", str(busy_port))
+    assert completed.returncode == 1
+    assert "Traceback" not in completed.stderr
+    assert f"Can't listen on 127.0.0.1:{busy_port}" in completed.stderr
+    assert len(completed.stderr.strip().splitlines()) == 1, completed.stderr
