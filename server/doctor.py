@@ -23,7 +23,14 @@ import anyio
 import httpx
 
 from . import __version__
-from .settings import ENV_ACCESS_TOKEN, ENV_API_BASE_URL, SettingsError, check_api_base_url
+from .settings import (
+    APP_TOKEN_RECORD,
+    ENV_ACCESS_TOKEN,
+    ENV_API_BASE_URL,
+    ENV_APP_BEARER_TOKEN,
+    SettingsError,
+    check_api_base_url,
+)
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
@@ -103,6 +110,7 @@ async def diagnose(
                 await _check_login(http, store, tokens, options, clock, checks)
             elif environ.get(ENV_ACCESS_TOKEN):
                 await _check_env_token(http, base_url, environ[ENV_ACCESS_TOKEN], checks)
+            await _check_app_token(http, store, base_url, environ, checks)
     finally:
         if store is not None:
             await store.aclose()
@@ -315,6 +323,42 @@ async def _check_token_with_x(
         checks.append(Check("token", "warn", "GET /2/users/me is rate-limited right now (429)", "try again later"))
     else:
         checks.append(Check("token", "fail", f"GET /2/users/me answered HTTP {response.status_code}", "see X's status"))
+
+
+async def _check_app_token(
+    http: httpx.AsyncClient, store: Any, base_url: str, environ: Mapping[str, str], checks: list[Check]
+) -> None:
+    """The X app's Bearer Token, which lets X push new posts (X Activity API) instead of being polled."""
+    token, source = environ.get(ENV_APP_BEARER_TOKEN), ENV_APP_BEARER_TOKEN
+    if not token and store is not None:
+        try:
+            record = await store.get_record(APP_TOKEN_RECORD, base_url)
+        except Exception as exc:  # a store that can't be read is reported by the store check
+            checks.append(Check("app token", "warn", f"the stored app token can't be read ({_one_line(exc)})"))
+            return
+        token, source = (record or {}).get("token"), "the store (`xcourier auth app`)"
+    if not isinstance(token, str) or not token:
+        checks.append(
+            Check(
+                "app token",
+                "skip",
+                f"none configured: newPost polls X (`xcourier auth app` or {ENV_APP_BEARER_TOKEN} turns on push)",
+            )
+        )
+        return
+    try:
+        response = await http.get(f"{base_url}/2/activity/subscriptions", headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as exc:
+        checks.append(Check("app token", "fail", f"asking X failed ({_one_line(exc)})", "try again shortly"))
+        return
+    if response.is_success:
+        checks.append(Check("app token", "ok", f"X accepts the app token from {source}"))
+    elif response.status_code in (401, 403):
+        fix = f"make a new Bearer Token in the X developer console, then `xcourier auth app` ({ENV_APP_BEARER_TOKEN})"
+        refused = f"X refused the app token from {source} ({response.status_code})"
+        checks.append(Check("app token", "fail", refused, fix))
+    else:
+        checks.append(Check("app token", "warn", f"GET /2/activity/subscriptions answered HTTP {response.status_code}"))
 
 
 def _one_line(exc: BaseException) -> str:

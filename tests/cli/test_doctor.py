@@ -141,3 +141,29 @@ async def test_a_clock_in_step_with_xs_passes(sandbox, tmp_path: Path):
     options = doctor.Options(store=str(tmp_path / "none.db"), api_base_url=sandbox.base_url)
     checks = await doctor.diagnose(options, {})
     assert next(check for check in checks if check.name == "clock").status == "ok"
+
+
+def _app_line(output: str) -> str:
+    return next(line for line in output.splitlines() if line.split()[1:3] == ["app", "token"])
+
+
+def test_without_an_app_token_push_is_a_skipped_check_with_how_to_turn_it_on(sandbox, store_path: Path):
+    _logged_in(sandbox, store_path)
+    completed = _doctor("--store", str(store_path), "--no-refresh")
+    assert completed.returncode == 0, completed.stdout
+    line = _app_line(completed.stdout)
+    assert line.split()[0].lower() == "skip" and "newPost polls" in line
+    assert "xcourier auth app" in line
+
+
+def test_an_app_token_x_accepts_passes_and_one_it_refuses_fails(sandbox, admin, store_path: Path):
+    _logged_in(sandbox, store_path)
+    token = admin.http.post("/app-token").raise_for_status().json()["access_token"]
+    accepted = _doctor("--store", str(store_path), "--no-refresh", XCOURIER_APP_BEARER_TOKEN=token)
+    assert accepted.returncode == 0, accepted.stdout
+    assert _app_line(accepted.stdout).split()[0].lower() == "ok"
+    assert token not in accepted.stdout + accepted.stderr
+    refused = _doctor("--store", str(store_path), "--no-refresh", XCOURIER_APP_BEARER_TOKEN="not-a-token")
+    assert refused.returncode != 0
+    assert _app_line(refused.stdout).split()[0].lower() == "fail"
+    assert "Bearer Token" in refused.stdout
