@@ -70,6 +70,7 @@ def test_every_served_operation_conforms_in_success_and_error(x: httpx.Client, c
     for _ in range(2):
         x.get("/2/media/upload", params={"command": "STATUS", "media_id": media_id})
     x.get("/2/media/upload", params={"command": "STATUS", "media_id": "1"})
+    _issue_16_and_activity_operations(x, client_for, admin)
     admin.post("/_sandbox/plan", json={"plan": "pay-per-use"})
     admin.post("/_sandbox/credits", json={"usd": 0})
     x.post("/2/tweets", json={"text": "out of credits"})
@@ -100,6 +101,16 @@ def test_every_served_operation_conforms_in_success_and_error(x: httpx.Client, c
             ("POST", "/2/media/upload/initialize"),
             ("POST", "/2/media/upload/{id}/append"),
             ("POST", "/2/media/upload/{id}/finalize"),
+            ("DELETE", "/2/users/{id}/likes/{tweet_id}"),
+            ("DELETE", "/2/users/{id}/retweets/{source_tweet_id}"),
+            ("GET", "/2/tweets/{id}"),
+            ("GET", "/2/users/{id}/mentions"),
+            ("GET", "/2/users/{id}/bookmarks"),
+            ("GET", "/2/users/{id}"),
+            ("POST", "/2/activity/subscriptions"),
+            ("GET", "/2/activity/subscriptions"),
+            ("PUT", "/2/activity/subscriptions/{subscription_id}"),
+            ("DELETE", "/2/activity/subscriptions/{subscription_id}"),
         ]
     }
     assert operations == served
@@ -107,6 +118,36 @@ def test_every_served_operation_conforms_in_success_and_error(x: httpx.Client, c
         statuses = {s for m, t, s in VALIDATED if (m, t) == operation}
         assert any(s < 300 for s in statuses) and any(s >= 400 for s in statuses), (operation, statuses)
     assert {s for _, _, s in VALIDATED} >= {200, 201, 400, 401, 402, 403, 404, 429}
+
+
+def _issue_16_and_activity_operations(x: httpx.Client, client_for, admin: httpx.Client) -> None:
+    """Undo, reading and X Activity API operations, each answered once in success and once in error."""
+    admin.post("/_sandbox/plan", json={"plan": "enterprise"})
+    post = x.post("/2/tweets", json={"text": "conformance of the newer endpoints"}).json()["data"]["id"]
+    x.post(f"/2/users/{DEMO_ID}/likes", json={"tweet_id": post})
+    x.delete(f"/2/users/{DEMO_ID}/likes/{post}")
+    x.delete(f"/2/users/{DEMO_ID}/likes/not-an-id")
+    x.post(f"/2/users/{DEMO_ID}/retweets", json={"tweet_id": post})
+    x.delete(f"/2/users/{DEMO_ID}/retweets/{post}")
+    x.delete(f"/2/users/{DEMO_ID}/retweets/not-an-id")
+    x.get(f"/2/tweets/{post}")
+    x.get("/2/tweets/not-an-id")
+    x.get(f"/2/users/{DEMO_ID}/mentions")
+    x.get(f"/2/users/{DEMO_ID}/mentions", params={"max_results": 1000})
+    x.get(f"/2/users/{DEMO_ID}/bookmarks")
+    x.get(f"/2/users/{DEMO_ID}/bookmarks", params={"max_results": 1000})
+    x.get(f"/2/users/{ALICE_ID}")
+    x.get("/2/users/not-an-id")
+    app = client_for(token=admin.post("/_sandbox/app-token").json()["access_token"])
+    created = app.post("/2/activity/subscriptions", json={"event_type": "post.create", "filter": {"user_id": ALICE_ID}})
+    app.post("/2/activity/subscriptions", json={"event_type": "post.create", "filter": {"user_id": ALICE_ID}})
+    app.get("/2/activity/subscriptions")
+    x.get("/2/activity/subscriptions", params={"max_results": 0})
+    subscription = created.json()["data"]["subscription"]["subscription_id"]
+    app.put(f"/2/activity/subscriptions/{subscription}", json={"tag": "conformance"})
+    app.put("/2/activity/subscriptions/1", json={"tag": "conformance"})
+    app.delete(f"/2/activity/subscriptions/{subscription}")
+    app.delete(f"/2/activity/subscriptions/{subscription}")
 
 
 def test_template_matching() -> None:
