@@ -146,6 +146,11 @@ def test_the_built_wheel_installs_into_a_fresh_venv_and_runs(tmp_path: Path):
         cwd=tmp_path,
     )
     assert site.stdout.split() == ["None", "None"]  # no generic top-level modules in site-packages
+    # The README's first command, from the installed wheel alone: the sandbox ships inside it.
+    demo = subprocess.run([str(bindir / "xcourier"), "demo"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "Traceback" not in demo.stderr
+    assert "createPost" in demo.stdout and "x://users/bob/posts" in demo.stdout
 
 
 def _mkdir(path: Path) -> Path:
