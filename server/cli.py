@@ -386,7 +386,8 @@ def _check_exposure(args: argparse.Namespace, environ: dict[str, str]) -> None:
         if not environ.get("XCOURIER_STORE_KEY"):
             raise SettingsError(
                 "--auth x: X logins of many users are kept in the store, so it must be encrypted: set "
-                "XCOURIER_STORE_KEY to a Fernet key (see README, hosted mode)."
+                "XCOURIER_STORE_KEY to a key of 32 url-safe base64 bytes, as Fernet.generate_key() makes one (the "
+                "store derives its AES-256-GCM keys from it; see README, hosted mode)."
             )
         if not is_loopback_host(args.host) and not (args.public_url or "").startswith("https://"):
             raise SettingsError(

@@ -1,9 +1,10 @@
 """createPost and deletePost, and what createPost does when X's answer to a post is lost.
 
 A post may reply to another, quote one, or carry a poll. X's rules on combining them are checked
-here, before anything is sent (see `prepare_post`); X's 2026 self-serve rules (replies only when
-summoned, no quote posts, one cashtag) depend on the app's plan, which only X knows, so they are left
-to X and its refusal explained (tools/errors.py).
+here, before anything is sent (see `prepare_post`). Of X's 2026 self-serve rules, replies only when
+summoned and no quote posts depend on the app's plan and on other accounts, which only X knows: they
+are left to X and its refusal explained (tools/errors.py). The one-cashtag rule is checked locally
+(tools/text.py), which also refuses a second cashtag on an Enterprise plan, where X would allow it.
 """
 
 from __future__ import annotations
