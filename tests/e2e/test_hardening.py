@@ -81,3 +81,16 @@ async def test_a_nul_byte_in_a_media_path_is_a_clear_error_with_an_audit_entry(m
     entries = await runtime.audit.since(3600)
     assert [(entry.tool, entry.outcome) for entry in entries] == [("createPost", "error")]
     assert "NUL byte" in entries[0].detail
+
+
+@pytest.mark.anyio
+async def test_one_address_cannot_take_every_session_of_a_local_http_server():
+    from xcourier.server.hosted.http import MAX_SESSIONS_PER_SOURCE
+
+    from ..hosted.signin import post_mcp
+
+    with serving() as (url, _running):
+        opened = [await post_mcp(url) for _ in range(MAX_SESSIONS_PER_SOURCE + 2)]
+        statuses = [response.status_code for response in opened]
+        assert statuses == [200] * MAX_SESSIONS_PER_SOURCE + [429] * 2, statuses
+        assert "Too many open MCP sessions" in opened[-1].json()["error"]["message"]
