@@ -545,7 +545,7 @@ class PushSource:
         if event.event_type == activity.POST_DELETE:
             post_id = str(event.payload.get("id") or "")
             if post_id.isdigit():
-                pass
+                await self._fleet.publish(key, [], deleted=[post_id])  # post.delete is not billed
             return
         post = self._post(event, user_id)
         if post is None:

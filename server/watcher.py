@@ -788,6 +788,11 @@ class Watcher:
         is in the store too, looked at every third of a lease TTL: a message missed on the feed (pub/sub is
         at most once) still gets done."""
         assert self.fleet is not None
+        try:
+            # A request from before this instance started was for the users' lease holders then: not news.
+            self._catch_up_generation = max(self._catch_up_generation, await self.fleet.catch_up_generation())
+        except Exception:
+            logger.exception("newPost watcher: could not read the fleet's last catch-up request; reading it later")
         while True:
             with anyio.move_on_after(self.fleet.lease_ttl / 3):  # the store's look period, not a synchronisation
                 await self._catch_up_wake.wait()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import anyio
 import httpx
 import pytest
+import redis
 
 from xcourier.server.cli import main
 
@@ -51,6 +52,17 @@ async def watcher_status(instance: Instance, token: str) -> dict:
 async def bob_feed(instance: Instance, token: str) -> list[str]:
     async with session(instance.url, token, mode="legacy") as client:
         return [p["id"] for p in json.loads((await client.read_resource(BOB)).contents[0].text)["posts"]]
+
+
+def billed_events(store: str) -> list[str]:
+    """The post ids the fleet's audit trail says X billed as post.create events (entries are not sealed)."""
+    connection = redis.Redis.from_url(store, decode_responses=True)
+    try:
+        members = connection.zrangebyscore("xcourier:audit", 0, "+inf")
+    finally:
+        connection.close()
+    records = [json.loads(m)["record"] for m in members]
+    return [i for r in records if r["tool"] == "newPost push" for i in r["billed"]["event:post.create"]]
 
 
 async def test_the_fleets_one_stream_is_taken_over_when_its_holder_is_killed_mid_burst(
@@ -102,6 +114,8 @@ async def test_the_fleets_one_stream_is_taken_over_when_its_holder_is_killed_mid
             assert len(subscribers[index].updates) == 60  # nothing repeated
         subscriptions = [s for s in activity()["subscriptions"] if s["filter"]["user_id"] == bob_id]
         assert sorted(s["event_type"] for s in subscriptions) == ["post.create", "post.delete"]
+        # The new holder's backfill replayed what the dead one had billed: each post's event is billed once.
+        assert sorted(billed_events(hosted_store)) == sorted(made)
         for subscriber in subscribers:
             subscriber.stop.set()
 

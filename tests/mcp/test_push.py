@@ -22,6 +22,7 @@ from xcourier.server.app import build_server
 from xcourier.server.runtime import PushOptions, Runtime
 from xcourier.server.settings import Settings
 from xcourier.tools.activity import Backoff
+from xcourier.tools.timeline import Post
 
 from ..clock import Clock
 
@@ -338,3 +339,15 @@ async def test_the_app_token_stored_by_auth_app_turns_push_on_for_a_real_login(s
         assert runtime.push is not None
         await runtime.watcher.subscribe(ALICE, "test")
         assert runtime.watcher.status()["watched"][0]["via"] == "push"
+
+
+async def test_a_delete_that_overtakes_its_post_on_the_stream_keeps_the_post_out(sandbox, admin):
+    async with pushing_runtime(sandbox) as (runtime, _):
+        await runtime.watcher.subscribe(ALICE, "test")
+        watched = runtime.watcher.recent("alice")
+        # X's stream is unordered (consuming-streaming-data.mdx): post.delete may come first.
+        post_id = str(int(watched.cursor) + 1)
+        post = Post.model_validate({"id": post_id, "text": "made and deleted", "author_id": ALICE_ID})
+        assert not await runtime.watcher.drop_deleted(ALICE_ID, post_id)
+        assert await runtime.watcher.deliver_pushed(ALICE_ID, [post]) == 0
+        assert post_id not in [p.id for p in watched.recent] and watched.delivered == 0
