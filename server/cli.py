@@ -255,7 +255,6 @@ def build_parser(*, serve_only: bool = False) -> argparse.ArgumentParser:
     from .auth.commands import add_parser as add_auth_parser
 
     add_auth_parser(commands)
-    _add_auth_app(commands)
 
     commands.add_parser(
         "demo",
@@ -263,16 +262,6 @@ def build_parser(*, serve_only: bool = False) -> argparse.ArgumentParser:
     )
     _add_connect_and_doctor(commands)
     return parser
-
-
-def _add_auth_app(commands: Any) -> None:
-    """`auth app` beside auth login/status/logout, whose parser lives in auth/commands.py."""
-    from .app_token import add_parser
-
-    auth = commands.choices["auth"]
-    # argparse has no public way to reach a parser's subcommands once they are made.
-    actions = next(a for a in auth._actions if isinstance(a, argparse._SubParsersAction))
-    add_parser(actions)
 
 
 def _add_connect_and_doctor(commands: Any) -> None:
@@ -532,10 +521,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _audit(args)
     if args.command == "auth":
         configure_logging("WARNING")
-        if args.auth_command == "app":
-            from .app_token import run as run_app
-
-            return run_app(args, _environ())
         from .auth.commands import run
 
         return run(args, _environ())

@@ -14,7 +14,7 @@ import anyio
 
 from ..config_file import ConfigError, load_config, section
 from ..settings import SettingsError, check_api_base_url, port_number
-from . import oauth
+from . import app_token, oauth
 from .store import EXIT_STORE_UNAVAILABLE, StoreError, StoreUnavailableError, TokenStore, open_store, preflight
 from .tokenset import TokenSet
 
@@ -23,8 +23,9 @@ ENV_CLIENT_SECRET = "XCOURIER_CLIENT_SECRET"
 
 
 def add_parser(commands: Any) -> None:
-    auth = commands.add_parser("auth", help="log in to X, show or remove logins")
+    auth = commands.add_parser("auth", help="log in to X, show or remove logins, store the app's Bearer Token")
     actions = auth.add_subparsers(dest="auth_command", required=True, metavar="ACTION")
+    app_token.add_parser(actions)
 
     login_parser = actions.add_parser(
         "login",
@@ -79,6 +80,8 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    if args.auth_command == "app":
+        return app_token.run(args, environ)
     # The login machinery loads only when an auth command runs, not when the parser is built for `serve`.
     from .login import LoginError
 

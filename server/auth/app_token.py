@@ -14,8 +14,8 @@ from typing import Any
 
 import anyio
 
-from .auth.store import StoreError, open_store
-from .settings import APP_TOKEN_RECORD, ENV_APP_BEARER_TOKEN, SettingsError, check_api_base_url
+from ..settings import APP_TOKEN_RECORD, ENV_APP_BEARER_TOKEN, SettingsError, check_api_base_url
+from .store import StoreError, open_store
 
 # Records need a lifetime; an app's Bearer Token lasts until it is regenerated in the X console.
 _KEEP_SECONDS = 10 * 365 * 24 * 3600.0
