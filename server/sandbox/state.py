@@ -7,6 +7,7 @@ import math
 import re
 import secrets
 import threading
+import warnings
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -829,9 +830,17 @@ def parse_from_query(query: str) -> list[str]:
     return names
 
 
-def _post_price(text: str, summoned_reply: bool) -> int:
-    import twitter_text  # lazy, as in _check_weighted_length
+def _twitter_text() -> Any:
+    """twitter-text, imported on first need (~0.4 s). It imports pkg_resources, whose deprecation warning
+    would reach the stderr of `xcourier demo` and `serve --sandbox` users: not theirs to act on."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        import twitter_text
+    return twitter_text
 
+
+def _post_price(text: str, summoned_reply: bool) -> int:
+    twitter_text = _twitter_text()
     # pricing.mdx prices a post with a URL, a summoned reply and a plain post; which wins for a
     # summoned reply with a URL is not documented: the sandbox bills the URL price.
     if twitter_text.extract_urls(text):
@@ -845,7 +854,7 @@ MAX_RAW_LENGTH = 4096
 
 
 def _check_weighted_length(text: str) -> None:
-    import twitter_text  # lazy: costs ~0.4 s, only needed when a post is created
+    twitter_text = _twitter_text()
 
     if len(text) > MAX_RAW_LENGTH or twitter_text.parse_tweet(text).weightedLength > MAX_WEIGHTED_LENGTH:
         # Wording and status as X's POST /2/tweets reports it (quoted in gundogan8/FotBot#22).
