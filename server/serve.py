@@ -53,25 +53,43 @@ async def is_xcourier_sandbox(api_base_url: str) -> bool:
     API: `GET /_sandbox/calls` answers {"calls": {...}}; X has no such path. Anything else counts as X:
     a wrong "not X" would tell the agent its actions are harmless.
     """
+    import json
     from urllib.parse import urlsplit
 
-    import httpx
-
-    from xcourier.tools.client import tls_context
+    import anyio
 
     from .settings import is_loopback_host
 
     parts = urlsplit(api_base_url)
     if parts.scheme != "http" or not is_loopback_host(parts.hostname or ""):
         return False
+    # One HTTP/1.0 request over a plain socket: an HTTP client library would be imported (httpcore, h11:
+    # ~15 ms) before the server answers its first request, for one loopback GET.
+    path = parts.path.rstrip("/") + "/_sandbox/calls"
+    request = f"GET {path} HTTP/1.0\r\nHost: {parts.netloc}\r\nAccept: application/json\r\n\r\n".encode()
+    answer = b""
     try:
-        # The process's one TLS context: plain http needs none, but httpx builds a default one per client
-        # otherwise (certifi's bundle, ~20 ms of the spawn-to-tools/list wait).
-        async with httpx.AsyncClient(timeout=2.0, trust_env=False, verify=tls_context()) as http:
-            response = await http.get(api_base_url.rstrip("/") + "/_sandbox/calls")
-        return response.status_code == 200 and isinstance(response.json().get("calls"), dict)
-    except (httpx.HTTPError, ValueError, AttributeError):
+        with anyio.fail_after(2.0):
+            async with await anyio.connect_tcp(parts.hostname or "", parts.port or 80) as stream:
+                await stream.send(request)
+                while len(answer) <= _PROBE_LIMIT:
+                    try:
+                        answer += await stream.receive()
+                    except anyio.EndOfStream:
+                        break
+        if len(answer) > _PROBE_LIMIT:
+            return False
+        head, _, body = answer.partition(b"\r\n\r\n")
+        status = head.split(b"\r\n", 1)[0].split()
+        if len(status) < 2 or not status[0].startswith(b"HTTP/1.") or status[1] != b"200":
+            return False
+        return isinstance(json.loads(body).get("calls"), dict)
+    except (OSError, TimeoutError, anyio.BrokenResourceError, ValueError, AttributeError):
         return False
+
+
+# The sandbox's answer is a small JSON object; anything longer isn't one.
+_PROBE_LIMIT = 1 << 20
 
 
 async def _reach_store(settings: Settings) -> None:
