@@ -537,88 +537,87 @@ def delete_post(runtime: "Runtime", spec: "ToolSpec") -> Handler:
     return handler
 
 
-def like_post(runtime: "Runtime", spec: "ToolSpec") -> Handler:
+def _on_a_post(
+    runtime: "Runtime",
+    spec: "ToolSpec",
+    *,
+    about: str,
+    result: type[BaseModel],
+    act: Callable[["Runtime", str], Awaitable[Any]],
+    summary: Callable[[str, Any], str],
+    price: str,
+    plan: Callable[[str], dict[str, Any]],
+) -> Handler:
+    """An engagement tool: one post id in, one call to X as the signed-in user (like, repost, and their undo)."""
+
     async def handler(
         approval: Annotated[ElicitationResult[Approval], Resolve(confirmation(runtime, spec))],
-        tweet_id: Annotated[str, Field(description="The ID of the post to like.", json_schema_extra=_POST_ID_SCHEMA)],
-    ) -> Annotated[CallToolResult, LikePostResult]:
+        tweet_id: Annotated[str, Field(description=about, json_schema_extra=_POST_ID_SCHEMA)],
+    ) -> Annotated[CallToolResult, result]:
         call = ToolCall(
             spec,
-            action=lambda: engagement.like_post(runtime.client, runtime.users, tweet_id),
-            summary=lambda r: f"Liked post {tweet_id}." if r.data.liked else f"X did not like post {tweet_id}.",
-            cost=_price(runtime, "like"),
+            action=lambda: act(runtime, tweet_id),
+            summary=lambda r: summary(tweet_id, r),
+            cost=_price(runtime, price),
             ids={"post_id": str(tweet_id)},
-            plan={"POST /2/users/{me}/likes": {"tweet_id": tweet_id}},
+            plan=plan(tweet_id),
             validate=lambda: _checked_id(tweet_id, "tweet_id"),
         )
         return await _run(runtime, call, approval)
 
     return handler
+
+
+def like_post(runtime: "Runtime", spec: "ToolSpec") -> Handler:
+    return _on_a_post(
+        runtime,
+        spec,
+        about="The ID of the post to like.",
+        result=LikePostResult,
+        act=lambda rt, post: engagement.like_post(rt.client, rt.users, post),
+        summary=lambda post, r: f"Liked post {post}." if r.data.liked else f"X did not like post {post}.",
+        price="like",
+        plan=lambda post: {"POST /2/users/{me}/likes": {"tweet_id": post}},
+    )
 
 
 def repost_post(runtime: "Runtime", spec: "ToolSpec") -> Handler:
-    async def handler(
-        approval: Annotated[ElicitationResult[Approval], Resolve(confirmation(runtime, spec))],
-        tweet_id: Annotated[str, Field(description="The ID of the post to repost.", json_schema_extra=_POST_ID_SCHEMA)],
-    ) -> Annotated[CallToolResult, RepostPostResult]:
-        call = ToolCall(
-            spec,
-            action=lambda: engagement.repost_post(runtime.client, runtime.users, tweet_id),
-            summary=lambda r: f"Reposted post {r.data.id}." if r.data.retweeted else f"X did not repost {tweet_id}.",
-            cost=_price(runtime, "repost"),
-            ids={"post_id": str(tweet_id)},
-            plan={"POST /2/users/{me}/retweets": {"tweet_id": tweet_id}},
-            validate=lambda: _checked_id(tweet_id, "tweet_id"),
-        )
-        return await _run(runtime, call, approval)
-
-    return handler
+    return _on_a_post(
+        runtime,
+        spec,
+        about="The ID of the post to repost.",
+        result=RepostPostResult,
+        act=lambda rt, post: engagement.repost_post(rt.client, rt.users, post),
+        summary=lambda post, r: f"Reposted post {r.data.id}." if r.data.retweeted else f"X did not repost {post}.",
+        price="repost",
+        plan=lambda post: {"POST /2/users/{me}/retweets": {"tweet_id": post}},
+    )
 
 
 def unlike_post(runtime: "Runtime", spec: "ToolSpec") -> Handler:
-    async def handler(
-        approval: Annotated[ElicitationResult[Approval], Resolve(confirmation(runtime, spec))],
-        tweet_id: Annotated[
-            str, Field(description="The ID of the post to stop liking.", json_schema_extra=_POST_ID_SCHEMA)
-        ],
-    ) -> Annotated[CallToolResult, UnlikePostResult]:
-        call = ToolCall(
-            spec,
-            action=lambda: engagement.unlike_post(runtime.client, runtime.users, tweet_id),
-            summary=lambda r: f"Post {tweet_id} is {'still' if r.data.liked else 'not'} liked.",
-            cost=_price(runtime, "interaction_delete"),
-            ids={"post_id": str(tweet_id)},
-            plan={"DELETE /2/users/{me}/likes/{tweet_id}": {"tweet_id": tweet_id}},
-            validate=lambda: _checked_id(tweet_id, "tweet_id"),
-        )
-        return await _run(runtime, call, approval)
-
-    return handler
+    return _on_a_post(
+        runtime,
+        spec,
+        about="The ID of the post to stop liking.",
+        result=UnlikePostResult,
+        act=lambda rt, post: engagement.unlike_post(rt.client, rt.users, post),
+        summary=lambda post, r: f"Post {post} is {'still' if r.data.liked else 'not'} liked.",
+        price="interaction_delete",
+        plan=lambda post: {"DELETE /2/users/{me}/likes/{tweet_id}": {"tweet_id": post}},
+    )
 
 
 def unrepost_post(runtime: "Runtime", spec: "ToolSpec") -> Handler:
-    async def handler(
-        approval: Annotated[ElicitationResult[Approval], Resolve(confirmation(runtime, spec))],
-        tweet_id: Annotated[
-            str,
-            Field(
-                description="The ID of the post that was reposted (not the id of the repost).",
-                json_schema_extra=_POST_ID_SCHEMA,
-            ),
-        ],
-    ) -> Annotated[CallToolResult, UnrepostPostResult]:
-        call = ToolCall(
-            spec,
-            action=lambda: engagement.unrepost_post(runtime.client, runtime.users, tweet_id),
-            summary=lambda r: f"Post {tweet_id} is {'still' if r.data.retweeted else 'not'} reposted.",
-            cost=_price(runtime, "interaction_delete"),
-            ids={"post_id": str(tweet_id)},
-            plan={"DELETE /2/users/{me}/retweets/{source_tweet_id}": {"source_tweet_id": tweet_id}},
-            validate=lambda: _checked_id(tweet_id, "tweet_id"),
-        )
-        return await _run(runtime, call, approval)
-
-    return handler
+    return _on_a_post(
+        runtime,
+        spec,
+        about="The ID of the post that was reposted (not the id of the repost).",
+        result=UnrepostPostResult,
+        act=lambda rt, post: engagement.unrepost_post(rt.client, rt.users, post),
+        summary=lambda post, r: f"Post {post} is {'still' if r.data.retweeted else 'not'} reposted.",
+        price="interaction_delete",
+        plan=lambda post: {"DELETE /2/users/{me}/retweets/{source_tweet_id}": {"source_tweet_id": post}},
+    )
 
 
 def send_direct_message(runtime: "Runtime", spec: "ToolSpec") -> Handler:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import AnswerUnreadableError
 
@@ -79,6 +79,31 @@ def fill_edit_history(value: Any) -> Any:
         return value
     post_id = value.get("id")
     return {**value, "edit_history_tweet_ids": [post_id]} if isinstance(post_id, str) else value
+
+
+class ReadablePost(BaseModel):
+    """What every post read from a page of X's shares: spec 2.167's Post requires nothing, so a post
+    without text is read as "" (media-only posts come with an empty one), its edit history is filled
+    (fill_edit_history), and an id that is no snowflake makes the post unusable (its page skips it).
+    Subclasses declare the fields, with the descriptions their own output schema shows."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill(cls, value: Any) -> Any:
+        value = fill_edit_history(value)
+        # Done here, not as a default, to keep `text` required in output schemas: it is always there.
+        if isinstance(value, dict) and value.get("text") is None:
+            return {**value, "text": ""}
+        return value
+
+    @field_validator("id", check_fields=False)
+    @classmethod
+    def _snowflake(cls, value: str) -> str:
+        if not value.isascii() or not value.isdigit():
+            raise ValueError("a post id is digits")
+        return value
 
 
 class PostData(_Model):

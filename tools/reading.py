@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import validation
 from .client import XClient
 from .errors import InvalidInputError, NotFoundError, UserNotFoundError
-from .models import EDIT_HISTORY, answer_unreadable, fill_edit_history, parse_response
+from .models import EDIT_HISTORY, ReadablePost, answer_unreadable, parse_response
 from .users import BY_USERNAME, UserDirectory
 
 POST = "/2/tweets/{id}"
@@ -49,10 +49,8 @@ class PostMetrics(BaseModel):
     impression_count: int | None = None
 
 
-class ReadPost(BaseModel):
+class ReadPost(ReadablePost):
     """A post as X returned it, with its author's handle when X included the author."""
-
-    model_config = ConfigDict(extra="ignore")
 
     id: str = Field(description="The post's id; open it as the resource x://posts/{id}.")
     text: str = Field(description="The post's text (third-party content); empty when X sent none.")
@@ -64,21 +62,6 @@ class ReadPost(BaseModel):
     created_at: str | None = Field(default=None, description="When the post was made (ISO 8601), if X said.")
     conversation_id: str | None = Field(default=None, description="The id of the post that started the conversation.")
     public_metrics: PostMetrics | None = Field(default=None, description="Counts of reposts, replies, likes, quotes.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _fill(cls, value: Any) -> Any:
-        value = fill_edit_history(value)
-        if isinstance(value, dict) and value.get("text") is None:
-            return {**value, "text": ""}
-        return value
-
-    @field_validator("id")
-    @classmethod
-    def _snowflake(cls, value: str) -> str:
-        if not value.isascii() or not value.isdigit():
-            raise ValueError("a post id is digits")
-        return value
 
     @property
     def url(self) -> str:

@@ -6,11 +6,11 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from . import validation
 from .client import XClient
-from .models import EDIT_HISTORY, fill_edit_history, parse_response
+from .models import EDIT_HISTORY, ReadablePost, parse_response
 from .users import UserDirectory
 
 logger = logging.getLogger("xcourier.x")
@@ -31,14 +31,11 @@ _FIELDS = "created_at"
 _SEARCH_EXPANSIONS = "author_id"
 
 
-class Post(BaseModel):
+class Post(ReadablePost):
     """A post by the user, as X sent it; what X left out is filled in as each field says."""
 
-    # Read tolerantly: spec 2.167's Post requires nothing. A post is usable only with an id (the
-    # cursor, the order, what the user acts on); snowflake ids are digits, anything else can't be
-    # ordered, and _Page skips such items rather than failing the page.
-    model_config = ConfigDict(extra="ignore")
-
+    # A post is usable only with an id (the cursor, the order, what the user acts on): _Page skips
+    # items whose id fails ReadablePost's check rather than failing the page.
     id: str = Field(description="The post's id.")
     text: str = Field(description="The post's text; empty when X sent none.")
     edit_history_tweet_ids: list[str] = Field(
@@ -50,24 +47,6 @@ class Post(BaseModel):
     author_id: str | None = Field(
         default=None, description="The author's user id; for a user's own timeline, that user when X leaves it out."
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _fill(cls, value: Any) -> Any:
-        value = fill_edit_history(value)
-        # A post without text exists (media-only posts are answered with an empty one); "" rather
-        # than a page that can't be read. Done here, not as a default, to keep `text` required in
-        # getNewPosts' output schema: it is always there.
-        if isinstance(value, dict) and value.get("text") is None:
-            return {**value, "text": ""}
-        return value
-
-    @field_validator("id")
-    @classmethod
-    def _snowflake(cls, value: str) -> str:
-        if not value.isascii() or not value.isdigit():
-            raise ValueError("a post id is digits")
-        return value
 
 
 class _Meta(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -12,7 +13,7 @@ from . import catalog, config, errors, plans
 from .endpoint import check_query_params, id_param, int_param, path_id, x_route
 from .fields import EXPANSION_PARAMS, USER_PARAMS, post_expansions, time_param, tweet_fields
 from .pagination import in_time_window, paginate
-from .state import Sandbox, User
+from .state import Post, Sandbox, User
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 _TIMELINE_PARAMS = (
@@ -56,36 +57,12 @@ def routes(sandbox: Sandbox) -> list[Route]:
         sandbox.charge_reads("user", [found.id], plans.USER_READ)
         return 200, {"data": found.public()}
 
-    async def user_tweets(request: Request, user: User) -> tuple[int, dict[str, Any]]:
-        check_query_params(request, _TIMELINE_PARAMS)
-        user_id = path_id(request.path_params["id"], "id")
-        max_results = int_param(request, "max_results", 5, 100, 10)
-        since_id, until_id = id_param(request, "since_id"), id_param(request, "until_id")
-        start, end = time_param(request, "start_time"), time_param(request, "end_time")
-        fields, expansions = tweet_fields(request), post_expansions(request)
-        if sandbox.user_by_id(user_id) is None:
-            return 200, {"errors": [errors.not_found_entry("user", "id", user_id)]}
-        posts = in_time_window(sandbox.user_posts(user_id), start, end)
-        page = paginate(
-            posts,
-            since_id=since_id,
-            until_id=until_id,
-            max_results=max_results,
-            token=request.query_params.get("pagination_token"),
-            token_parameter="pagination_token",
-            with_previous=True,
-        )
-        # Owned reads (the authenticated user's own timeline) cost $0.001 a post (changelog 2026-04-16).
-        owned = user_id == user.id
-        sandbox.charge_reads(
-            "owned-post" if owned else "post",
-            [p.id for p in page.posts],
-            (plans.OWNED_READ if owned else plans.POST_READ),
-        )
-        return 200, {**sandbox.render_posts(page.posts, fields, expansions), "meta": page.meta}
-
-    async def mentions(request: Request, user: User) -> tuple[int, dict[str, Any]]:
-        check_query_params(request, _MENTIONS_PARAMS)
+    def post_page(
+        request: Request, user: User, allowed: tuple[str, ...], posts_of: Callable[[str], list[Post]]
+    ) -> tuple[int, dict[str, Any]]:
+        """A user's timeline or mentions: one page, billed as Owned Reads when the user is the caller
+        (pricing.mdx, "Owned Reads": /2/users/{id}/tweets and /mentions at $0.001; changelog 2026-04-16)."""
+        check_query_params(request, allowed)
         user_id = path_id(request.path_params["id"], "id")
         max_results = int_param(request, "max_results", 5, 100, 10)
         since_id, until_id = id_param(request, "since_id"), id_param(request, "until_id")
@@ -94,7 +71,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
         if sandbox.user_by_id(user_id) is None:
             return 200, {"errors": [errors.not_found_entry("user", "id", user_id)]}
         page = paginate(
-            in_time_window(sandbox.mentions_of(user_id), start, end),
+            in_time_window(posts_of(user_id), start, end),
             since_id=since_id,
             until_id=until_id,
             max_results=max_results,
@@ -102,7 +79,6 @@ def routes(sandbox: Sandbox) -> list[Route]:
             token_parameter="pagination_token",
             with_previous=True,
         )
-        # One's own mentions are an Owned Read (pricing.mdx, "Owned Reads": /2/users/{id}/mentions).
         owned = user_id == user.id
         sandbox.charge_reads(
             "owned-post" if owned else "post",
@@ -110,6 +86,12 @@ def routes(sandbox: Sandbox) -> list[Route]:
             plans.OWNED_READ if owned else plans.POST_READ,
         )
         return 200, {**sandbox.render_posts(page.posts, fields, expansions), "meta": page.meta}
+
+    async def user_tweets(request: Request, user: User) -> tuple[int, dict[str, Any]]:
+        return post_page(request, user, _TIMELINE_PARAMS, sandbox.user_posts)
+
+    async def mentions(request: Request, user: User) -> tuple[int, dict[str, Any]]:
+        return post_page(request, user, _MENTIONS_PARAMS, sandbox.mentions_of)
 
     async def bookmarks(request: Request, user: User) -> tuple[int, dict[str, Any]]:
         check_query_params(request, _BOOKMARKS_PARAMS)
