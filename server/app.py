@@ -10,6 +10,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 from . import __version__, resources
 from .argument_errors import clearer_argument_errors
 from .subscriptions import Subscriptions
+from .tool_handlers import registered
 
 if TYPE_CHECKING:
     from .hosted.bridge import XBridge
@@ -55,7 +56,7 @@ def build_server(runtime: Runtime, *, hosted: XBridge | None = None, public_url:
         server.middleware.append(CallerBinding(runtime.tenants))
     for spec in runtime.tools:
         server.add_tool(
-            spec.build(runtime, spec),
+            registered(runtime, spec),
             name=spec.name,
             title=spec.title,
             description=spec.description,

@@ -10,6 +10,7 @@ No `from __future__ import annotations` here: the SDK reads these signatures at 
 `Resolve(...)` markers refer to per-tool closures.
 """
 
+import inspect
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -108,6 +109,27 @@ def confirmation(runtime: "Runtime", spec: "ToolSpec") -> Callable[..., Awaitabl
         return Elicit(f"Allow {spec.name} {shown}{extra} on {on_what}?", Approval)
 
     return ask
+
+
+def registered(runtime: "Runtime", spec: "ToolSpec") -> Handler:
+    """The tool's handler as MCPServer registers it: without its hidden `approval` parameter when this server
+    never asks for confirmation of the tool, so that no call pays the SDK's resolver round (~0.1 ms of CPU)
+    for an answer known in advance. The input schema is the same either way (the parameter is hidden)."""
+    handler = spec.build(runtime, spec)
+    signature = inspect.signature(handler)
+    if runtime.policy.needs_confirmation(spec) or "approval" not in signature.parameters:
+        return handler
+
+    async def approved(**arguments: Any) -> CallToolResult:
+        return await handler(approval=None, **arguments)
+
+    approved.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[parameter for name, parameter in signature.parameters.items() if name != "approval"]
+    )
+    approved.__annotations__ = {name: hint for name, hint in handler.__annotations__.items() if name != "approval"}
+    approved.__name__ = approved.__qualname__ = handler.__name__
+    approved.__doc__ = handler.__doc__
+    return approved
 
 
 def _missing_scopes(runtime: "Runtime", call: ToolCall) -> MissingScopeError | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import ssl
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,7 +50,10 @@ _WINDOW_HEADERS = (
 )
 
 
-def _window(name: str, prefix: str, headers: httpx.Headers) -> Window | None:
+_LIMIT_PREFIXES = tuple(f"{prefix}-" for _, prefix in _WINDOW_HEADERS)
+
+
+def _window(name: str, prefix: str, headers: Mapping[str, str]) -> Window | None:
     try:
         return Window(
             name=name,
@@ -77,7 +81,11 @@ class RateLimit:
 
     @classmethod
     def from_headers(cls, headers: httpx.Headers) -> RateLimit | None:
-        windows = tuple(w for name, prefix in _WINDOW_HEADERS if (w := _window(name, prefix, headers)) is not None)
+        # One pass over the headers: httpx.Headers looks each name up by scanning them all.
+        limits = {name: value for name, value in headers.multi_items() if name.startswith(_LIMIT_PREFIXES)}
+        if not limits:
+            return None
+        windows = tuple(w for name, prefix in _WINDOW_HEADERS if (w := _window(name, prefix, limits)) is not None)
         return cls.of(windows)
 
     @classmethod

@@ -110,7 +110,8 @@ class _UrlRules:
     tld_after_dot_pattern: str
     domain_char: re.Pattern[str]
     # One run of characters a domain can be made of: domain characters, "-", "_" and ".".
-    chain: re.Pattern[str]
+    tld_dot: re.Pattern[str]
+    dotted_chain: re.Pattern[str]
     preceding_char: re.Pattern[str]
     protocol: re.Pattern[str]
     # valid_ascii_domain's label characters, and everything else.
@@ -176,7 +177,16 @@ def _url_rules() -> _UrlRules:
         max_tco_slug_length=extract.max_tco_slug_length,
         tld_after_dot_pattern=rf"\.(?:{gtld}|{cctld}|{punycode})",
         domain_char=re.compile(domain_char, flags),
-        chain=re.compile(rf"(?:{domain_char}|[-_.])+", flags),
+        # A domain ends in "." and a TLD, and every TLD (gtld, cctld, punycode) begins with a domain
+        # character: text without such a dot has no URL. Most text has none ("docs. Next"), and this
+        # search is a literal scan in C.
+        tld_dot=re.compile(rf"\.(?={domain_char})", flags),
+        # A whole run of domain characters, "-", "_" and "." that has such a dot: the lookbehind starts
+        # it only at a run's first character, so every other run costs one failed try, in C, instead
+        # of a match handed to Python.
+        dotted_chain=re.compile(
+            rf"(?<!{domain_char}|[-_.])(?:{domain_char}|[-_.])*\.(?={domain_char})(?:{domain_char}|[-_.])*", flags
+        ),
         # Without its `|^`: position 0 is always a candidate start anyway.
         preceding_char=re.compile(preceding.replace("|^)", ")"), flags),
         protocol=re.compile(r"https?:\/\/", flags),
@@ -211,7 +221,7 @@ def _domain_starts(rules: _UrlRules, text: str) -> list[int]:
     def is_domain_char(position: int) -> bool:
         return rules.domain_char.match(text, position) is not None
 
-    for chain in rules.chain.finditer(text):
+    for chain in rules.dotted_chain.finditer(text):
         # Whether a whole run, taken from its first character, reaches a TLD: for the run after the
         # last dot, never (a label needs its ".").
         next_run_reaches = False
@@ -292,6 +302,8 @@ def _iter_urls(text: str) -> Iterator[tuple[int, str]]:
     if text == "" or "." not in text:
         return
     rules = _url_rules()
+    if rules.tld_dot.search(text) is None:
+        return
     position = 0
     for candidate in _url_match_starts(rules, text):
         if candidate < position:
@@ -415,6 +427,9 @@ class _WeightRules:
     character_weight: Callable[[str], int]
     # One character that can begin a match of ``emoji`` (None: not known, try everywhere).
     emoji_start: re.Pattern[str] | None
+    # ``emoji`` cut down, for each character that can begin a match, to the alternatives that begin with
+    # it (None: the pattern isn't a plain alternation of sequences, use ``emoji``).
+    emoji_by_start: dict[str, re.Pattern[str]] | None = None
 
 
 class _UnknownConstruct(Exception):
@@ -483,6 +498,63 @@ def _first_code_points(pattern: re.Pattern[str]) -> list[tuple[int, int]] | None
     return merged
 
 
+def _alternatives_by_first_character(pattern: re.Pattern[str]) -> dict[str, re.Pattern[str]] | None:
+    """For each character that can begin a match of ``pattern``, a pattern that matches at a position
+    holding that character exactly what ``pattern`` matches there; None unless ``pattern`` is an
+    alternation whose alternatives are sequences of literals and classes of literals and ranges (no flags
+    but Unicode).
+
+    At a position only the alternatives whose first item takes the character there can match, and the
+    first of them that matches is what the whole alternation matches; the first character being known,
+    each is written as "any character, then the rest of the alternative". twitter-text's emoji pattern
+    is ~2,500 sequences and a class of single code points: a try of it is ~5 us, of the handful of
+    sequences that share a first character well under 1.
+    """
+    try:
+        from re import _constants as sre
+        from re import _parser as parser
+    except ImportError:  # pragma: no cover - present in every CPython 3.11+
+        return None
+    if pattern.flags & ~re.UNICODE:
+        return None
+
+    def members(op: Any, argument: Any) -> list[tuple[int, int]]:
+        if op is sre.LITERAL:
+            return [(argument, argument)]
+        if op is sre.IN and all(member in (sre.LITERAL, sre.RANGE) for member, _ in argument):
+            return [(value, value) if member is sre.LITERAL else value for member, value in argument]
+        raise _UnknownConstruct(op)
+
+    def written(op: Any, argument: Any) -> str:
+        ranges = members(op, argument)
+        if op is sre.LITERAL:
+            return rf"\U{argument:08x}"
+        return "[" + "".join(rf"\U{low:08x}-\U{high:08x}" for low, high in ranges) + "]"
+
+    try:
+        tree = parser.parse(pattern.pattern, pattern.flags)
+        if len(tree.data) != 1 or tree.data[0][0] is not sre.BRANCH:
+            return None
+        rests: dict[str, list[str]] = {}
+        for alternative in tree.data[0][1][1]:
+            if not alternative.data:
+                return None  # an empty alternative matches anywhere
+            (first_op, first_argument), *others = alternative.data
+            rest = "".join(written(op, argument) for op, argument in others)
+            for low, high in members(first_op, first_argument):
+                for point in range(low, high + 1):
+                    rests.setdefault(chr(point), []).append(rest)
+    except (_UnknownConstruct, re.error, TypeError, ValueError):
+        return None
+    compiled: dict[tuple[str, ...], re.Pattern[str]] = {}
+    for texts in rests.values():
+        key = tuple(texts)
+        if key not in compiled:
+            # An empty rest (a single code point) ends the alternation where it stands, as in the original.
+            compiled[key] = re.compile("(?s:.)" + ("(?:" + "|".join(texts) + ")" if texts != [""] else ""))
+    return {first: compiled[tuple(texts)] for first, texts in rests.items()}
+
+
 def _start_class(ranges: list[tuple[int, int]] | None) -> re.Pattern[str] | None:
     if ranges is None:
         return None
@@ -508,6 +580,7 @@ def _weight_rules() -> _WeightRules:
         character_weight=character_weight,
         # ~30 ms to parse the ~92,000-character pattern, once, with the ~0.3 s import of the emoji tables.
         emoji_start=_start_class(_first_code_points(emoji.emoji)),
+        emoji_by_start=_alternatives_by_first_character(emoji.emoji),
     )
 
 
@@ -527,11 +600,13 @@ def _emoji_entities(rules: _WeightRules, text: str) -> dict[int, str]:
     if rules.emoji_start is not None:
         found: dict[int, str] = {}
         position = 0
+        by_start = rules.emoji_by_start
         for candidate in rules.emoji_start.finditer(text):
             start = candidate.start()
             if start < position:
                 continue
-            match = rules.emoji.match(text, start)
+            emoji = rules.emoji if by_start is None else by_start.get(candidate.group(), rules.emoji)
+            match = emoji.match(text, start)
             if match is not None:
                 found[start] = match.group(0)
                 position = match.end()

@@ -119,6 +119,7 @@ class SQLiteTokenStore:
         # One connection kept open for the audit and the watcher's cursors (small, frequent writes), guarded
         # by a thread lock: used right on the event loop when it is free, else from a worker thread.
         self._kept_db: sqlite3.Connection | None = None
+        self._kept_busy_timeout_ms: int | None = None  # as last set on _kept_db: a PRAGMA a write is ~20 us
         self._kept_lock = threading.Lock()
         self._warned: set[str] = set()  # kinds of unsealed record already logged (see open_record)
 
@@ -309,7 +310,10 @@ class SQLiteTokenStore:
                     self._create()
                 self._kept_db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
                 self._kept_db.execute("PRAGMA synchronous = NORMAL")
-            self._kept_db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+                self._kept_busy_timeout_ms = None
+            if busy_timeout_ms != self._kept_busy_timeout_ms:
+                self._kept_db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+                self._kept_busy_timeout_ms = busy_timeout_ms
             return work(self._kept_db)
 
         def waiting() -> T:

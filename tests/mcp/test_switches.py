@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import time
@@ -19,6 +20,7 @@ from xcourier.server.audit import AuditLog
 from xcourier.server.auth.sqlite_store import SQLiteTokenStore
 from xcourier.server.runtime import Runtime
 from xcourier.server.settings import Settings, SettingsError
+from xcourier.server.tool_handlers import registered
 
 from ..clock import Clock
 from ..e2e.conftest import XCOURIER, child_env
@@ -101,6 +103,20 @@ async def test_confirm_refuses_when_the_client_cannot_be_asked(sandbox, admin, m
     assert result.is_error is True
     assert "does not support MCP elicitation" in text_of(result)
     assert "POST /2/users/{id}/likes" not in admin.calls()
+
+
+async def test_without_confirmation_no_approval_is_resolved_and_the_contract_is_the_same(sandbox):
+    # A server that never asks registers its handlers without the hidden approval parameter (no resolver round
+    # per call); one that asks keeps it. Either way clients see the same tools.
+    listed = {}
+    for confirm in ("none", "writes"):
+        async with serving(sandbox, confirm=confirm) as runtime:
+            async with Client(build_server(runtime), mode="legacy") as client:
+                listed[confirm] = [tool.model_dump(mode="json") for tool in (await client.list_tools()).tools]
+            handlers = {spec.name: registered(runtime, spec) for spec in runtime.tools}
+        asks = {name for name, handler in handlers.items() if "approval" in inspect.signature(handler).parameters}
+        assert asks == (set() if confirm == "none" else WRITES)
+    assert listed["none"] == listed["writes"]
 
 
 async def test_dry_run_validates_and_shows_the_request_but_sends_nothing(sandbox, admin):

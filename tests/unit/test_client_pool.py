@@ -26,8 +26,8 @@ pytestmark = pytest.mark.anyio
 ME = {"data": {"id": "1", "username": "me", "name": "Me"}}
 
 
-class CountingAsyncClient(httpx.AsyncClient):
-    """httpx.AsyncClient that records how often, and with what, XClient made one."""
+class CountingAsyncClient(client_module._CookielessClient):
+    """XClient's httpx client, recording how often, and with what, XClient made one."""
 
     made: ClassVar[list[dict[str, Any]]] = []
 
@@ -39,7 +39,7 @@ class CountingAsyncClient(httpx.AsyncClient):
 @pytest.fixture
 def made(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     CountingAsyncClient.made = []
-    monkeypatch.setattr(client_module.httpx, "AsyncClient", CountingAsyncClient)
+    monkeypatch.setattr(client_module, "_CookielessClient", CountingAsyncClient)
     return CountingAsyncClient.made
 
 
@@ -130,3 +130,17 @@ async def test_a_borrowed_client_is_used_and_left_open(x: respx.MockRouter, made
         assert not borrowed.is_closed
     assert me.call_count == 1
     assert made == []
+
+
+async def test_cookies_x_sets_are_never_kept_nor_sent(x: respx.MockRouter):
+    # Bearer tokens authenticate every call; a cookie kept from one answer would ride along on later
+    # requests, whoever's token they carry (hosted mode shares the pool between users).
+    x.get("/2/users/me").mock(
+        return_value=httpx.Response(200, json=ME, headers={"set-cookie": "guest_id=v1%3A1; Path=/"})
+    )
+    async with new_client() as xclient:
+        await xclient.request("GET", "/2/users/me")
+        await xclient.request("GET", "/2/users/me")
+    sent = [call.request for call in x.calls]
+    assert len(sent) == 2
+    assert all("cookie" not in request.headers for request in sent)

@@ -382,11 +382,12 @@ def test_first_code_points_of_a_pattern_or_none_where_it_can_t_tell(pattern: str
 
 
 class CountingEmoji:
-    """twitter-text's emoji regex with only ``match`` (finditer and search would raise), counted."""
+    """An emoji regex (twitter-text's, or its cut for one first character) with only ``match`` (finditer and
+    search would raise), its tries counted in a list the patterns share."""
 
-    def __init__(self, pattern: re.Pattern[str]) -> None:
+    def __init__(self, pattern: re.Pattern[str], tried: list[int]) -> None:
         self.pattern = pattern
-        self.tried: list[int] = []
+        self.tried = tried
 
     def match(self, text: str, position: int) -> Any:
         self.tried.append(position)
@@ -396,10 +397,11 @@ class CountingEmoji:
 @pytest.fixture
 def emoji_tries(monkeypatch: pytest.MonkeyPatch) -> CountingEmoji:
     rules = text_module._weight_rules()
-    counting = CountingEmoji(rules.emoji)
-    monkeypatch.setattr(
-        text_module, "_weight_rules", functools.cache(lambda: dataclasses.replace(rules, emoji=counting))
-    )
+    assert rules.emoji_by_start is not None
+    counting = CountingEmoji(rules.emoji, [])
+    by_start = {first: CountingEmoji(pattern, counting.tried) for first, pattern in rules.emoji_by_start.items()}
+    counted = dataclasses.replace(rules, emoji=counting, emoji_by_start=by_start)
+    monkeypatch.setattr(text_module, "_weight_rules", functools.cache(lambda: counted))
     return counting
 
 
@@ -413,3 +415,52 @@ def test_the_emoji_regex_is_tried_once_at_each_emoji_and_not_inside_one(emoji_tr
     text = "新しい😀リリース" + family + "🎉"
     assert weighted_length(text) == parse_tweet(text).weightedLength == 20
     assert emoji_tries.tried == [3, 8, 13]
+
+
+@EXACTNESS
+@given(texts(ASCII_PIECES + UNICODE_PIECES, max_size=30))
+def test_the_cut_emoji_patterns_match_what_the_whole_regex_matches_at_every_position(text: str):
+    rules = text_module._weight_rules()
+    assert rules.emoji_by_start is not None
+    for position, character in enumerate(text):
+        cut = rules.emoji_by_start.get(character)
+        whole = twitter_text_emoji.match(text, position)
+        if cut is None:
+            assert whole is None
+        else:
+            found = cut.match(text, position)
+            assert (found and found.group()) == (whole and whole.group())
+
+
+def test_every_emoji_of_twitter_text_s_list_is_matched_whole_by_its_cut_pattern():
+    by_start = text_module._weight_rules().emoji_by_start
+    assert by_start is not None
+    for entry in emoji_list:
+        for after in ("", " ", "\ufe0f", "\u200d"):
+            sample = entry.emoji + after
+            whole = twitter_text_emoji.match(sample)
+            cut = by_start[sample[0]].match(sample)
+            assert whole is not None and cut is not None and cut.group() == whole.group(), entry.emoji
+
+
+@pytest.mark.parametrize(
+    ("pattern", "cut"),
+    [
+        pytest.param("ab|ac|b", {"a": ["ab", "ac"], "b": ["b"]}, id="literals"),
+        pytest.param("[a-c]x|b|[bd]", {"a": ["ax"], "b": ["bx", "b"], "c": ["cx"], "d": ["d"]}, id="classes"),
+        pytest.param("a|(?=b)b", None, id="lookahead"),
+        pytest.param("a|[^b]", None, id="negated-class"),
+        pytest.param("a|b*", None, id="repeat"),
+        pytest.param("(?i)a|b", None, id="case-folding"),
+    ],
+)
+def test_alternatives_cut_by_first_character_or_none(pattern: str, cut: dict[str, list[str]] | None):
+    found = text_module._alternatives_by_first_character(re.compile(pattern))
+    if cut is None:
+        assert found is None
+        return
+    assert found is not None and sorted(found) == sorted(cut)
+    for first, matches in cut.items():
+        for expected in matches:
+            # Each cut pattern, at a text that starts with its character, matches as the whole pattern does.
+            assert found[first].match(expected + "z").group() == re.compile(pattern).match(expected + "z").group()
