@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from xcourier.tools.client import StaticTokenProvider, TokenProvider, XClient
+from xcourier.tools.client import StaticTokenProvider, TokenProvider, XClient, http_client
 from xcourier.tools.media import MediaLoader
 from xcourier.tools.users import UserDirectory
 
@@ -311,7 +311,7 @@ async def push_source(
     # The app's own calls are billed to the same X app: one meter, one budget.
     app = XClient(app_tokens, base_url=base_url, meter=meter)
     # The stream holds its connection for ever: a pool of its own, so it never starves the calls.
-    http = httpx.AsyncClient(headers={"User-Agent": "xcourier"}, limits=httpx.Limits(max_connections=2))
+    http = http_client(limits=httpx.Limits(max_connections=2))
     push = PushSource(
         ActivityClient(app),
         watcher,

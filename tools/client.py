@@ -92,6 +92,11 @@ class _CookielessClient(httpx.AsyncClient):
 _NO_COOKIES = _NoCookies()
 
 
+def http_client(*, limits: httpx.Limits, timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.AsyncClient:
+    """An httpx client for talking to X: the process's one TLS context, no cookies, xcourier's User-Agent."""
+    return _CookielessClient(verify=tls_context(), timeout=timeout, limits=limits, headers={"User-Agent": "xcourier"})
+
+
 class TokenProvider(Protocol):
     """Where the client gets its bearer token; the OAuth token manager implements this."""
 
@@ -192,11 +197,8 @@ class XClient:
         if self._http is None:
             if self._closed:
                 raise RuntimeError("This XClient is closed; make a new one.")
-            self._http = _CookielessClient(
-                verify=tls_context(),
-                timeout=self._timeout,
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
-                headers={"User-Agent": "xcourier"},
+            self._http = http_client(
+                timeout=self._timeout, limits=httpx.Limits(max_connections=64, max_keepalive_connections=16)
             )
         return self._http
 

@@ -830,20 +830,35 @@ def parse_from_query(query: str) -> list[str]:
     return names
 
 
+# catch_warnings swaps the process's warning filters: two threads inside it at once (a post, and the
+# runner's warm-up) could leave the filter that ignores UserWarning in place for good.
+_text_rules_lock = threading.Lock()
+_twitter_text_module: Any = None
+
+
 def _twitter_text() -> Any:
-    """twitter-text, imported on first need (~0.4 s). It imports pkg_resources, whose deprecation warning
+    """twitter-text, imported on first need (~0.2 s). It imports pkg_resources, whose deprecation warning
     would reach the stderr of `xcourier demo` and `serve --sandbox` users: not theirs to act on."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        import twitter_text
-    return twitter_text
+    global _twitter_text_module
+    if _twitter_text_module is None:
+        with _text_rules_lock, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            import twitter_text
+
+            _twitter_text_module = twitter_text
+    return _twitter_text_module
+
+
+def load_text_rules() -> None:
+    """Import what post texts are checked with now rather than at the first post (the runner's warm-up)."""
+    _twitter_text()
 
 
 def _post_price(text: str, summoned_reply: bool) -> int:
-    twitter_text = _twitter_text()
     # pricing.mdx prices a post with a URL, a summoned reply and a plain post; which wins for a
     # summoned reply with a URL is not documented: the sandbox bills the URL price.
-    if twitter_text.extract_urls(text):
+    # twitter-text finds no URL in text without a "." (extract_urls' own first test): no import for that.
+    if "." in text and _twitter_text().extract_urls(text):
         return plans.POST_CREATE_WITH_URL
     return plans.POST_CREATE_SUMMONED if summoned_reply else plans.POST_CREATE
 
@@ -854,9 +869,11 @@ MAX_RAW_LENGTH = 4096
 
 
 def _check_weighted_length(text: str) -> None:
-    twitter_text = _twitter_text()
-
-    if len(text) > MAX_RAW_LENGTH or twitter_text.parse_tweet(text).weightedLength > MAX_WEIGHTED_LENGTH:
+    if len(text) <= MAX_WEIGHTED_LENGTH and text.isascii() and "." not in text:
+        # Decided without importing twitter-text: in ASCII text without a "." it finds no URL and no emoji,
+        # and weighs every character 1 (after folding CRLF into one), so the count is at most len(text).
+        return
+    if len(text) > MAX_RAW_LENGTH or _twitter_text().parse_tweet(text).weightedLength > MAX_WEIGHTED_LENGTH:
         # Wording and status as X's POST /2/tweets reports it (quoted in gundogan8/FotBot#22).
         raise errors.invalid_request(
             "Your Tweet text is too long. For more information on how Twitter determines text length "
