@@ -91,7 +91,7 @@ class PushSource:
         client: ActivityClient,
         watcher: Watcher,
         *,
-        http: httpx.AsyncClient,
+        http: Callable[[], httpx.AsyncClient],
         stream_url: str,
         tokens: TokenProvider,
         store: TokenStore,
@@ -106,7 +106,10 @@ class PushSource:
     ) -> None:
         self._client = client
         self._watcher = watcher
-        self._http = http
+        # Made when the stream first connects (someone is pushed): building it imports httpcore and h11,
+        # ~15 ms of a start-up that tools/list never needs.
+        self._make_http = http
+        self._http: httpx.AsyncClient | None = None
         self._url = stream_url
         self._tokens = tokens
         self._store = store
@@ -334,6 +337,8 @@ class PushSource:
     async def close_transport(self) -> None:
         for transport in self.transports:
             await transport.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     # -- the stream ------------------------------------------------------------------------------
 
@@ -452,6 +457,8 @@ class PushSource:
             try:
                 token = await self._tokens.access_token()
                 self.connections += 1
+                if self._http is None:
+                    self._http = self._make_http()
                 events = activity.read_stream(
                     self._http,
                     self._url,

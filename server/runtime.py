@@ -310,12 +310,11 @@ async def push_source(
     app_tokens = StaticTokenProvider(token)
     # The app's own calls are billed to the same X app: one meter, one budget.
     app = XClient(app_tokens, base_url=base_url, meter=meter)
-    # The stream holds its connection for ever: a pool of its own, so it never starves the calls.
-    http = http_client(limits=httpx.Limits(max_connections=2))
     push = PushSource(
         ActivityClient(app),
         watcher,
-        http=http,
+        # The stream holds its connection for ever: a pool of its own, so it never starves the calls.
+        http=lambda: http_client(limits=httpx.Limits(max_connections=2)),
         stream_url=base_url + STREAM,
         tokens=app_tokens,
         store=store,
@@ -327,7 +326,7 @@ async def push_source(
         stall_timeout=options.stall_timeout,
         fleet=fleet,
     )
-    push.transports = (app, http)
+    push.transports = (app,)
     logger.info("newPost: X pushes new posts (X Activity API); users it won't push are polled")
     return push
 

@@ -31,14 +31,16 @@ from __future__ import annotations
 
 import logging
 import re
+import struct
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import anyio
 
@@ -153,52 +155,157 @@ class RecentPost(NamedTuple):
     created_at: str | None
 
 
-# A watched user's newest posts are kept flat, _PACKED fields a post, in one tuple: the watcher keeps RECENT
-# of them for every watched user, and as pydantic Posts they were 29 of the 32 KB a watched user cost
-# (issue 14); packed, a post costs its text and id strings and 8 bytes for each other field in the common
-# case. Only what the resource shows is kept (the author is the watched user). The common values are
-# stored as nothing and spelled out again when read, exactly as X sent them: an edit history that is just the
-# post itself ("For Tweets with no edits, there will be one ID", x-api/fundamentals/data-dictionary.mdx,
-# and tools/timeline.py's fill for posts older than edits), and X's created_at, which is the post id's
-# own time in whole seconds (the same page's sample: post 1212092628029698048, made at 19:26:16.771 by
-# its id, has created_at "2019-12-31T19:26:16.000Z"; spec 2.167 says only ISO 8601 `date-time`), kept as
-# the seconds it differs by: 0, a shared int. Any other spelling is kept as it came.
-_PACKED = 4  # id, text, created_at, edits
-Packed = tuple[str | int | tuple[str, ...] | None, ...]
+# A watched user's newest posts are kept as one bytes blob, a record a post, oldest first: the watcher keeps
+# RECENT of them for every watched user, and as pydantic Posts they were 29 of the 32 KB a watched user cost
+# (issue 14); as a tuple of X's own strings, still ~4.2 KB at ~100 characters a post, half of it object
+# headers (tests/bench/memory.py: 8.4 KB a watched user in all then, 5.9 KB with records). Records are decoded
+# only when the resource is read (~40 us for 20). Only what the resource shows is kept (the author is the
+# watched user), exactly as X sent it; the common values are stored as nothing and spelled out again when read:
+# - the id as its 8-byte number when it is that number's plain decimal spelling (X's are); any other
+#   spelling (leading zeros, past 64 bits) as its text;
+# - created_at as nothing when it is X's spelling of the id's own second: X's created_at is the id's time
+#   in whole seconds (x-api/fundamentals/data-dictionary.mdx's sample post 1212092628029698048, made at
+#   19:26:16.771 by its id, has "2019-12-31T19:26:16.000Z"; spec 2.167 says only ISO 8601 `date-time`);
+#   any other spelling as its text;
+# - the edit history as nothing when it is just the post itself ("For Tweets with no edits, there will be
+#   one ID", the same page, and tools/timeline.py's fill for posts older than edits);
+# - the text as UTF-8, or as UTF-16 where that is shorter (CJK: 2 bytes a character, as in the str it came
+#   as, not UTF-8's 3). Strings go through "surrogatepass" UTF-8, so a lone surrogate (JSON can carry one)
+#   comes back as it was; UTF-16 only takes text without surrogates, as it would pair two lone ones up.
+# A record is its flags (1 byte) and the id's number (8 bytes, 0 when the id is kept as text), the text
+# (sized), then as the flags say: the id's text, created_at's text, the edit history (a size: how many ids,
+# then each sized). Sized: a 2-byte length, or 0xFFFF and a 4-byte one (long posts run to 25,000 characters).
+_ID_TEXT = 1
+_NO_TIME = 2
+_TIME_TEXT = 4
+_EDITED = 8
+_UTF16 = 16
+_HEAD = struct.Struct("<BQ")
+_HEAD_SIZED = struct.Struct("<BQH")  # the head and the text's 2-byte size, read in one go
+_SIZE = struct.Struct("<H")
+_LONG_SIZE = struct.Struct("<I")
+_LONG = 0xFFFF
+_MAX_NUMBER = 2**64 - 1
 _X_TIME = "%Y-%m-%dT%H:%M:%S.000Z"
-_X_TIME_SHAPE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z")
 
 
-def _pack(post: Post) -> Packed:
-    edits = post.edit_history_tweet_ids
-    return (post.id, post.text, _pack_time(post.created_at, post.id), None if edits == [post.id] else tuple(edits))
+def _x_time(post_id: str) -> str:
+    """created_at as X spells it for a post with this id."""
+    return time.strftime(_X_TIME, time.gmtime(int(timeline.posted_at(post_id))))
 
 
-def _unpack(packed: Packed) -> list[RecentPost]:
+def _size(size: int) -> bytes:
+    return _SIZE.pack(size) if size < _LONG else _SIZE.pack(_LONG) + _LONG_SIZE.pack(size)
+
+
+def _sized(text: str) -> bytes:
+    data = text.encode("utf-8", "surrogatepass")
+    return _size(len(data)) + data
+
+
+def _pack(post: Post) -> bytes:
+    """One post as a record (see above)."""
+    post_id, created, edits = post.id, post.created_at, post.edit_history_tweet_ids
+    number = int(post_id) if post_id.isascii() and post_id.isdigit() else -1
+    flags = 0 if 0 <= number <= _MAX_NUMBER and str(number) == post_id else _ID_TEXT
+    text = post.text.encode("utf-8", "surrogatepass")
+    if not post.text.isascii():
+        try:
+            wide = post.text.encode("utf-16-le")
+        except UnicodeEncodeError:  # a surrogate: UTF-16 could pair it with its neighbour
+            pass
+        else:
+            if len(wide) < len(text):
+                flags, text = flags | _UTF16, wide
+    tail = [_size(len(text)), text]
+    if flags & _ID_TEXT:
+        tail.append(_sized(post_id))
+    if created is None:
+        flags |= _NO_TIME
+    elif flags & _ID_TEXT or created != _x_time(post_id):
+        flags |= _TIME_TEXT
+        tail.append(_sized(created))
+    if edits != [post_id]:
+        flags |= _EDITED
+        tail += [_size(len(edits)), *map(_sized, edits)]
+    return _HEAD.pack(flags, 0 if flags & _ID_TEXT else number) + b"".join(tail)
+
+
+def _read_size(packed: bytes, at: int) -> tuple[int, int]:
+    """The size at `at`, and where what it sizes starts."""
+    (size,) = _SIZE.unpack_from(packed, at)
+    if size != _LONG:
+        return size, at + _SIZE.size
+    return _LONG_SIZE.unpack_from(packed, at + _SIZE.size)[0], at + _SIZE.size + _LONG_SIZE.size
+
+
+def _read_text(packed: bytes, at: int) -> tuple[str, int]:
+    """The sized string at `at`, and where the next field starts."""
+    size, at = _read_size(packed, at)
+    return packed[at : at + size].decode("utf-8", "surrogatepass"), at + size
+
+
+def _read_head(packed: bytes, at: int) -> tuple[int, int, int, int]:
+    """A record's flags and number, and where its text starts and ends."""
+    flags, number, size = _HEAD_SIZED.unpack_from(packed, at)
+    at += _HEAD_SIZED.size
+    if size == _LONG:
+        size, at = _read_size(packed, at - _SIZE.size)
+    return flags, number, at, at + size
+
+
+def _read(packed: bytes, at: int) -> tuple[RecentPost, int]:
+    """The record at `at`, and where the next one starts."""
+    flags, number, start, at = _read_head(packed, at)
+    text = packed[start:at].decode("utf-16-le" if flags & _UTF16 else "utf-8", "surrogatepass")
+    if flags & _ID_TEXT:
+        post_id, at = _read_text(packed, at)
+    else:
+        post_id = str(number)
+    created: str | None = None
+    if flags & _TIME_TEXT:
+        created, at = _read_text(packed, at)
+    elif not flags & _NO_TIME:
+        created = _x_time(post_id)
+    edits = [post_id]
+    if flags & _EDITED:
+        count, at = _read_size(packed, at)
+        edits = []
+        for _ in range(count):
+            edit, at = _read_text(packed, at)
+            edits.append(edit)
+    return RecentPost(post_id, text, edits, created), at
+
+
+def _unpack(packed: bytes) -> list[RecentPost]:
     posts: list[RecentPost] = []
-    for at in range(0, len(packed), _PACKED):
-        post_id, text, created, edits = cast(
-            "tuple[str, str, int | str | None, tuple[str, ...] | None]", packed[at : at + _PACKED]
-        )
-        when = _unpack_time(created, post_id) if isinstance(created, int) else created
-        posts.append(RecentPost(post_id, text, [post_id] if edits is None else list(edits), when))
+    at = 0
+    while at < len(packed):
+        post, at = _read(packed, at)
+        posts.append(post)
     return posts
 
 
-def _pack_time(value: str | None, post_id: str) -> int | str | None:
-    """created_at as the seconds it is after the id's own time, if it spells out again exactly."""
-    if value is None or not _X_TIME_SHAPE.fullmatch(value):
-        return value
-    try:
-        seconds = int(datetime.fromisoformat(value).timestamp())
-    except ValueError:  # the right shape, not a real time (month 13)
-        return value
-    offset = seconds - int(timeline.posted_at(post_id))
-    return offset if _unpack_time(offset, post_id) == value else value
-
-
-def _unpack_time(offset: int, post_id: str) -> str:
-    return datetime.fromtimestamp(int(timeline.posted_at(post_id)) + offset, tz=UTC).strftime(_X_TIME)
+def _records(packed: bytes) -> Iterator[tuple[str, int, int, int]]:
+    """Each record's post id, the id's number, start and end: what remember and forget need, no more."""
+    at = 0
+    while at < len(packed):
+        flags, number, _, end = _read_head(packed, at)
+        if flags & _ID_TEXT:
+            post_id, end = _read_text(packed, end)
+            number = int(post_id)
+        else:
+            post_id = str(number)
+        if flags & _TIME_TEXT:
+            size, end = _read_size(packed, end)
+            end += size
+        if flags & _EDITED:
+            count, end = _read_size(packed, end)
+            for _ in range(count):
+                size, end = _read_size(packed, end)
+                end += size
+        yield post_id, number, at, end
+        at = end
 
 
 @dataclass(slots=True)
@@ -206,10 +313,11 @@ class Watched:
     username: str
     user_id: str
     cursor: str | None
-    packed: Packed = ()  # the newest RECENT posts, oldest first, flat (see _PACKED); read them as `recent`
+    packed: bytes = b""  # the newest RECENT posts, oldest first, as records (see _pack); read them as `recent`
     uris: dict[Hashable, str] = field(default_factory=dict)  # subscriber -> the URI it used
-    callers: dict[Hashable, str] = field(default_factory=dict)  # hosted: subscriber -> the X user id behind it
-    grants: dict[Hashable, Hashable] = field(default_factory=dict)  # hosted: subscriber -> the grant it was made under
+    # Hosted mode's; made on first use, so a local server's watched users carry no empty dicts (see the properties).
+    _callers: dict[Hashable, str] | None = None
+    _grants: dict[Hashable, Hashable] | None = None
     next_due: float = 0.0
     last_polled: float = 0.0
     interval: float = DEFAULT_MIN_INTERVAL
@@ -221,6 +329,20 @@ class Watched:
     # failed commit can put the old one back; empty for almost everyone, so the shared frozenset.
     seen: AbstractSet[str] = frozenset()
 
+    @property
+    def callers(self) -> dict[Hashable, str]:
+        """Hosted: subscriber -> the X user id behind it."""
+        if self._callers is None:
+            self._callers = {}
+        return self._callers
+
+    @property
+    def grants(self) -> dict[Hashable, Hashable]:
+        """Hosted: subscriber -> the grant it was made under."""
+        if self._grants is None:
+            self._grants = {}
+        return self._grants
+
     def is_news(self, post: Post) -> bool:
         return timeline.newer(post.id, self.cursor) and post.id not in self.seen
 
@@ -231,16 +353,18 @@ class Watched:
 
     def remember(self, posts: Iterable[Post]) -> None:
         """Keep the newest RECENT posts in id order, whatever order they arrived in."""
-        kept = {str(self.packed[at]): self.packed[at : at + _PACKED] for at in range(0, len(self.packed), _PACKED)}
+        packed = self.packed
+        kept = {post_id: (number, packed[start:end]) for post_id, number, start, end in _records(packed)}
         added = sorted({p.id: p for p in posts if p.id not in kept}.values(), key=lambda p: int(p.id))
-        kept.update((p.id, _pack(p)) for p in added[-RECENT:])
-        self.packed = tuple(field for post_id in sorted(kept, key=int)[-RECENT:] for field in kept[post_id])
+        if added:
+            kept.update((p.id, (int(p.id), _pack(p))) for p in added[-RECENT:])
+            self.packed = b"".join(record for _, record in sorted(kept.values(), key=itemgetter(0))[-RECENT:])
 
     def forget(self, post_id: str) -> bool:
         """A deleted post leaves the resource. True if it was there."""
-        for at in range(0, len(self.packed), _PACKED):
-            if self.packed[at] == post_id:
-                self.packed = self.packed[:at] + self.packed[at + _PACKED :]
+        for kept, _, start, end in _records(self.packed):
+            if kept == post_id:
+                self.packed = self.packed[:start] + self.packed[end:]
                 return True
         return False
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from pydantic import BaseModel
 
 from xcourier.server.watcher import RECENT, RecentPost, Watched
 from xcourier.tools.timeline import Post, posted_at
@@ -22,24 +21,33 @@ def x_post(post_id: int, **fields: object) -> Post:
     return Post.model_validate({"id": str(post_id), "text": f"post {post_id}", "created_at": created, **fields})
 
 
-def atoms(value: object) -> list[object]:
-    if isinstance(value, tuple):
-        return [atom for item in value for atom in atoms(item)]
-    return [value]
-
-
-def test_the_newest_posts_are_kept_without_any_pydantic_model_or_per_post_object() -> None:
+def test_a_usual_x_post_is_kept_as_11_bytes_and_its_utf8_text_in_one_bytes_blob() -> None:
     watched = Watched(username="u", user_id="42", cursor="1")
     posts = [x_post(SAMPLE_ID_INT + i * 2**22) for i in range(RECENT + 5)]
     watched.remember(posts)
-    kept = atoms(watched.packed)
-    assert not any(isinstance(atom, BaseModel) for atom in kept)
-    # Only strings X sent (the very objects, not copies), and what stands for nothing (None, 0).
-    assert {type(atom) for atom in kept} <= {str, int, type(None)}
-    assert [atom for atom in kept if isinstance(atom, int)] == [0] * RECENT
-    sent = {id(s) for post in posts for s in (post.id, post.text)}
-    assert all(id(atom) in sent for atom in kept if isinstance(atom, str))
+    # X's usual post (its id a plain number, created_at the id's own second, no edits) costs its id's
+    # 8 bytes, 3 bytes of flags and size, and its UTF-8 text: no model, no per-post or per-string object.
+    assert type(watched.packed) is bytes
+    assert len(watched.packed) == sum(11 + len(post.text.encode()) for post in posts[-RECENT:])
+    assert [p.id for p in watched.recent] == [post.id for post in posts[-RECENT:]]
     assert not hasattr(watched, "__dict__")  # slotted: no per-user attribute dictionary either
+
+
+def test_cjk_text_is_kept_in_2_bytes_a_character_not_utf8s_3() -> None:
+    watched = Watched(username="u", user_id="42", cursor="1")
+    text = "\u732b\u304c\u597d\u304d" * 35  # 140 CJK characters
+    watched.remember([x_post(SAMPLE_ID_INT, text=text)])
+    assert len(watched.packed) == 11 + 2 * len(text)
+    assert watched.recent[0].text == text
+
+
+def test_a_local_watched_user_has_no_hosted_maps_until_one_is_written() -> None:
+    watched = Watched(username="u", user_id="42", cursor="1")
+    watched.uris["session"] = "x://users/u/posts"
+    assert watched._callers is None and watched._grants is None
+    watched.callers["session"] = "7"
+    watched.grants["session"] = "grant"
+    assert (watched.callers, watched.grants) == ({"session": "7"}, {"session": "grant"})
 
 
 def test_x_sample_post_reads_back_exactly() -> None:
