@@ -11,7 +11,6 @@ import json
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
 
-from xcourier.tools import reading
 from xcourier.tools.errors import XError
 
 from . import results
@@ -29,6 +28,8 @@ POST_DESCRIPTION = (
 def register(server: MCPServer, runtime: Runtime) -> None:
     if not any(spec.toolset == READING for spec in runtime.tools):
         return
+    # Here and not at the top: a server without the reading toolset never loads tools/reading.py.
+    from xcourier.tools import reading
 
     @server.resource(
         "x://posts/{id}",

@@ -1,8 +1,9 @@
 """The import graph: no circles, layers import downward, and a local server's start-up loads no hosted code.
 
 A stdio server is spawned per client session, so what start-up imports is the user's wait (DESIGN.md:
-`import mcp` alone is most of it). The graph is read from the source with ast; the start-up check spawns
-`xcourier serve --sandbox` through the SDK's stdio client and records sys.modules when tools/list arrives.
+`import mcp` alone is most of it). The graph is read from the source with ast; the start-up checks spawn
+`xcourier serve` through the SDK's stdio client and record sys.modules each time tools/list arrives (so once
+more after a tool call, to see what the call loaded).
 """
 
 from __future__ import annotations
@@ -199,11 +200,14 @@ sys.exit(main(sys.argv[1:]))
 FLOOR = "import json, sys, httpx; from mcp.server.mcpserver import MCPServer; print(json.dumps(sorted(sys.modules)))"
 
 
+def _probe(args: list[str], out: Path, **env: str) -> StdioServerParameters:
+    environment = {**os.environ, "PROBE_OUT": str(out), **env}
+    return StdioServerParameters(command=sys.executable, args=["-c", PROBE, *args], env=environment, cwd=str(ROOT))
+
+
 async def loaded_at_tools_list(args: list[str], out: Path) -> tuple[int, set[str]]:
-    env = {**os.environ, "PROBE_OUT": str(out)}
-    params = StdioServerParameters(command=sys.executable, args=["-c", PROBE, *args], env=env, cwd=str(ROOT))
     with open(os.devnull, "w") as errlog, anyio.fail_after(60):
-        async with Client(stdio_client(params, errlog=errlog)) as client:
+        async with Client(stdio_client(_probe(args, out), errlog=errlog)) as client:
             tools = await client.list_tools()
     return len(tools.tools), set(json.loads(out.read_text()))
 
@@ -221,3 +225,44 @@ async def test_serve_sandbox_starts_without_hosted_code_or_heavy_libraries(tmp_p
     # The SDK itself imports part of cryptography (mcp.server.request_state): xcourier adds none of it.
     floor = set(json.loads(subprocess.run([sys.executable, "-c", FLOOR], capture_output=True, check=True).stdout))
     assert {m for m in loaded if _top(m) == "cryptography"} <= floor
+
+
+# What only a tool call needs: posts.py with its text counting (twitter-text for non-ASCII posts), the reading
+# toolset's module, and the other tools' modules. Imported by the first call, not on the way to tools/list.
+CALL_ONLY = (
+    "xcourier.tools.posts",
+    "xcourier.tools.text",
+    "xcourier.tools.reading",
+    "xcourier.tools.engagement",
+    "xcourier.tools.messages",
+)
+
+
+@pytest.mark.anyio
+async def test_tool_code_is_loaded_by_the_first_call_not_by_tools_list(sandbox, tmp_path: Path):
+    token, _ = sandbox.sandbox.mint_token()
+    params = _probe(
+        ["serve", "--api-base-url", sandbox.base_url], tmp_path / "modules.json", XCOURIER_ACCESS_TOKEN=token
+    )
+    with open(os.devnull, "w") as errlog, anyio.fail_after(60):
+        async with Client(stdio_client(params, errlog=errlog)) as client:
+            listed = {tool.name for tool in (await client.list_tools()).tools}
+            before = set(json.loads((tmp_path / "modules.json").read_text()))
+            created = await client.call_tool("createPost", {"text": "the first post after start-up"})
+            await client.list_tools()  # the probe records sys.modules again
+            after = set(json.loads((tmp_path / "modules.json").read_text()))
+    assert {"createPost", "likePost"} <= listed and "getPost" not in listed
+    assert not before & set(CALL_ONLY)
+    assert not {m for m in before if _top(m) in ("twitter_text", "_xcourier_twitter_text")}
+    assert not created.is_error
+    assert {"xcourier.tools.posts", "xcourier.tools.text"} <= after
+    assert "xcourier.tools.reading" not in after  # the reading toolset is off: nothing loads it
+
+
+@pytest.mark.anyio
+async def test_the_reading_toolset_loads_its_module_when_it_is_served(tmp_path: Path):
+    tool_count, loaded = await loaded_at_tools_list(
+        ["serve", "--sandbox", "--toolsets", "reading"], tmp_path / "m.json"
+    )
+    assert tool_count > 0 and "xcourier.tools.reading" in loaded  # its tools' schemas name its models
+    assert "xcourier.tools.posts" not in loaded

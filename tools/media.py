@@ -45,8 +45,6 @@ MAX_GIF_BYTES = 15 * MB  # X: GIFs
 # (x-api/media/quickstart/best-practices.mdx, which now allows post videos larger for some accounts:
 # xcourier keeps to the 512 MB every account gets for both).
 MAX_VIDEO_BYTES = 512 * MB
-MAX_POST_IMAGES = 4
-MAX_DM_ATTACHMENTS = 1
 
 # Still images up to this size go in one multipart request; GIFs and anything larger are sent in
 # chunks, so a large file is not one long request that fails as a whole and progress can be shown.

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from . import validation
 from .client import XClient
 from .errors import DM_NOT_ALLOWED, ForbiddenError, InvalidInputError, OutcomeUnknownError, TransportError
-from .media import MAX_DM_ATTACHMENTS, Attachment, MediaLoader, ProgressCallback, load_all, upload_all
+from .limits import MAX_DM_ATTACHMENTS
+from .media import Attachment, MediaLoader, ProgressCallback, load_all, upload_all
 from .models import FileEntry, SendDirectMessageResult, parse_response
 from .users import UserDirectory
 

@@ -29,7 +29,8 @@ from .errors import (
     TransportError,
     XError,
 )
-from .media import MAX_POST_IMAGES, Attachment, MediaLoader, ProgressCallback, load_all, upload_all
+from .limits import MAX_POST_IMAGES, MAX_THREAD_POSTS
+from .media import Attachment, MediaLoader, ProgressCallback, load_all, upload_all
 from .models import (
     POLL_MAX_MINUTES,
     POLL_MAX_OPTIONS,
@@ -265,10 +266,6 @@ async def create_post(
 
 
 # --- threads -------------------------------------------------------------------------------------
-
-# Not X's limit (X documents none for threads made through the API): one call stays bounded, and a
-# longer thread is made in parts with continue_from.
-MAX_THREAD_POSTS = 25
 
 
 @dataclass
