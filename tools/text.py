@@ -352,7 +352,10 @@ def url_rules_loaded() -> bool:
 
 def link_check_is_fast(text: str) -> bool:
     """Whether has_url(text) runs without compiling a regex (0.05-0.3 s), so it may run on the event loop:
-    the URL rules are loaded and, for non-ASCII text with a dot, so is the TLD regex it may need."""
+    the URL rules are loaded and, for non-ASCII text with a dot, so is the TLD regex it may need. Text
+    without a dot needs neither: has_url answers at once (a link needs a ".")."""
+    if "." not in text:
+        return True
     if not url_rules_loaded():
         return False
     return text.isascii() or "." not in text or "tld_after_dot" in vars(_url_rules())

@@ -27,6 +27,8 @@ from xcourier.tools.text import (
     MAX_TEXT_UTF16,
     check_post_text,
     extract_urls,
+    has_url,
+    link_check_is_fast,
     validate_post_text,
     weighted_length,
 )
@@ -225,6 +227,14 @@ async def test_ascii_text_without_a_dot_needs_nothing_from_twitter_text(nothing_
     await validate_post_text("a" * 280)
     with pytest.raises(InvalidInputError, match="281 weighted characters"):
         await validate_post_text("a" * 281)
+
+
+def test_text_without_a_dot_is_looked_at_for_links_at_once_with_nothing_loaded(nothing_parses, monkeypatch):
+    # Before any text with a "." loaded the URL rules, every plain post was priced in a worker thread.
+    monkeypatch.setattr(text_module, "url_rules_loaded", lambda: False)
+    assert link_check_is_fast("a plain post, no link #tag 123")
+    assert has_url("a plain post, no link #tag 123") is False
+    assert not link_check_is_fast("see example.com")  # this one waits for the rules, off the event loop
 
 
 @pytest.fixture
