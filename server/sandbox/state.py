@@ -8,7 +8,7 @@ import re
 import secrets
 import threading
 import warnings
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -154,6 +154,9 @@ class Sandbox:
         self._requests: deque[dict[str, str]] = deque(maxlen=10_000)
         self.users: dict[str, User] = {u.id: User(u.id, u.username, u.name, u.accepts_dms) for u in seed.USERS}
         self.posts: dict[str, Post] = {}
+        # (author id, submitted text) of live posts: X's duplicate check, without a scan of every post (a
+        # benchmark makes thousands, and a scan per create made each one slower than the last).
+        self._live_texts: Counter[tuple[str, str]] = Counter()
         self.likes: set[tuple[str, str]] = set()
         self.retweets: set[tuple[str, str]] = set()
         self.bookmarks: list[tuple[str, str]] = []  # (user id, post id), oldest bookmark first
@@ -171,6 +174,7 @@ class Sandbox:
             author = self._user_by_username(username)
             assert author is not None
             self.posts[post_id] = Post(post_id, text, author.id, created, text)
+            self._live_texts[author.id, text] += 1
             last = max(last, int(post_id))
         self._ids.reset(last)
 
@@ -434,9 +438,7 @@ class Sandbox:
             quoted = self._quote_target(quote_id, via_api) if quote_id is not None else None
             parent = self._reply_target(author, reply_to, via_api) if reply_to is not None else None
             media = self._usable_media(author, media_ids or [], for_dm=False) if media_ids else []
-            if text and any(
-                p.author_id == author.id and not p.deleted and p.submitted_text == text for p in self.posts.values()
-            ):
+            if text and self._live_texts[author.id, text]:
                 raise errors.forbidden("You are not allowed to create a Tweet with duplicate content.")
             post_id = self._ids.next(self.now())
             shown = text
@@ -449,6 +451,7 @@ class Sandbox:
             if poll is not None:
                 post.poll = {**poll, "id": self._ids.next(self.now())}
             self.posts[post_id] = post
+            self._live_texts[author.id, text] += 1
             self.activity.post_created(post)
             if via_api:
                 self._charge(_post_price(text, parent is not None and parent.author_id != author.id))
@@ -481,6 +484,7 @@ class Sandbox:
             if post.author_id != user.id:
                 raise errors.forbidden("You are not authorized to delete this Tweet.")
             post.deleted = True
+            self._live_texts[post.author_id, post.submitted_text] -= 1
             self.activity.post_deleted(post)
             self._charge(plans.CONTENT_MANAGE)
 

@@ -216,8 +216,10 @@ def contenders(sandbox: SandboxProcess, store: Path) -> dict[str, tuple[list[str
     return found
 
 
-async def run(quick: bool = False) -> dict[str, Any]:
-    repeats = 3 if not quick else 2
+async def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
+    """`repeats`: batches per cell and contender (default 4, 2 with `quick`: even, so each goes first as often);
+    more narrow a noisy machine's spread."""
+    repeats = repeats or (4 if not quick else 2)
     calls = {1: 60 if not quick else 30, 16: 192 if not quick else 96}
     budget = 20.0  # seconds per measured batch, whatever happens
     cells: dict[tuple[str, str, str, int], list[dict[str, Any]]] = {}
@@ -258,8 +260,11 @@ async def run(quick: bool = False) -> dict[str, Any]:
                     for tool, conc in CELLS:
                         for name, (call, _) in clients.items():
                             await measure(call, tool, name, liked, 20, conc, budget)  # warm-up
-                        for _ in range(repeats):
-                            for name, (call, pid) in clients.items():
+                        for repeat in range(repeats):
+                            # Each repeat runs both back to back, in turns first: whatever drifts during a
+                            # run (the sandbox holding more posts, the machine's load) falls on neither alone.
+                            order = list(clients.items())
+                            for name, (call, pid) in order if repeat % 2 == 0 else reversed(order):
                                 cells.setdefault((name, transport, tool, conc), []).append(
                                     await measure_server(call, pid, tool, name, liked, calls[conc], conc, budget)
                                 )
@@ -306,7 +311,7 @@ async def run(quick: bool = False) -> dict[str, Any]:
                 "latency_median_xcourier_over_raw": xc["latency_ms"]["median"] / raw["latency_ms"]["median"],
                 "latency_median_floor_over_raw": floor["latency_ms"]["median"] / raw["latency_ms"]["median"],
                 # Median over the repeats of each one's CPU per call; min-max of the ratio pairs the
-                # repeats run back to back (floor then xcourier), so drift shows as spread.
+                # repeats run back to back (in turns first), so drift shows as spread.
                 "server_cpu_xcourier_over_floor": xc["server_cpu_ms_per_call"]["median"]
                 / floor["server_cpu_ms_per_call"]["median"],
                 "server_cpu_ratio_min_max": _paired_cpu_ratios(cells, variant, transport, tool, conc),
@@ -410,8 +415,9 @@ def _paired_cpu_ratios(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer calls (a smoke run)")
+    parser.add_argument("--repeats", type=int, help="batches per cell and contender (default 4)")
     args = parser.parse_args()
-    anyio.run(run, args.quick)
+    anyio.run(run, args.quick, args.repeats)
 
 
 if __name__ == "__main__":
