@@ -33,13 +33,14 @@ import logging
 import re
 import struct
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import anyio
@@ -187,6 +188,8 @@ _LONG_SIZE = struct.Struct("<I")
 _LONG = 0xFFFF
 _MAX_NUMBER = 2**64 - 1
 _X_TIME = "%Y-%m-%dT%H:%M:%S.000Z"
+# What a watched user's hosted-only maps read as until something is written to them.
+_NONE: Mapping[Hashable, Any] = MappingProxyType({})
 
 
 def _x_time(post_id: str) -> str:
@@ -330,18 +333,31 @@ class Watched:
     seen: AbstractSet[str] = frozenset()
 
     @property
-    def callers(self) -> dict[Hashable, str]:
-        """Hosted: subscriber -> the X user id behind it."""
-        if self._callers is None:
-            self._callers = {}
-        return self._callers
+    def callers(self) -> Mapping[Hashable, str]:
+        """Hosted: subscriber -> the X user id behind it (a local server's users never get a map of their own)."""
+        return self._callers or _NONE
 
     @property
-    def grants(self) -> dict[Hashable, Hashable]:
+    def grants(self) -> Mapping[Hashable, Hashable]:
         """Hosted: subscriber -> the grant it was made under."""
+        return self._grants or _NONE
+
+    def note_caller(self, subscriber: Hashable, user_id: str) -> None:
+        if self._callers is None:
+            self._callers = {}
+        self._callers[subscriber] = user_id
+
+    def note_grant(self, subscriber: Hashable, grant: Hashable) -> None:
         if self._grants is None:
             self._grants = {}
-        return self._grants
+        self._grants[subscriber] = grant
+
+    def drop_subscriber(self, subscriber: Hashable) -> None:
+        del self.uris[subscriber]
+        if self._callers:
+            self._callers.pop(subscriber, None)
+        if self._grants:
+            self._grants.pop(subscriber, None)
 
     def is_news(self, post: Post) -> bool:
         return timeline.newer(post.id, self.cursor) and post.id not in self.seen
@@ -462,10 +478,10 @@ class Watcher:
                     await timeline.newest_posts(reader.client, watched.user_id, 5)
             watched.uris[subscriber] = uri
             if reader is not None:
-                watched.callers[subscriber] = reader.user_id
+                watched.note_caller(subscriber, reader.user_id)
             grant = self._permission.current() if self._permission is not None else None
             if grant is not None:
-                watched.grants[subscriber] = grant
+                watched.note_grant(subscriber, grant)
                 if self._subscriber_tokens is not None:
                     self._subscriber_tokens.add(subscriber, reader.tokens, reader.user_id)
         self._wakeup.set()
@@ -474,9 +490,7 @@ class Watcher:
         """Drop one subscription (or all of the subscriber's); stop polling users nobody watches."""
         for key, watched in list(self._watched.items()):
             if subscriber in watched.uris and (uri is None or watched.uris[subscriber] == uri):
-                del watched.uris[subscriber]
-                watched.callers.pop(subscriber, None)
-                watched.grants.pop(subscriber, None)
+                watched.drop_subscriber(subscriber)
             if not watched.uris and self._watched.get(key) is watched:
                 del self._watched[key]
                 logger.info("newPost watcher: stopped watching @%s", watched.username)

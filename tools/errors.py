@@ -81,7 +81,8 @@ class RateLimit:
 
     @classmethod
     def from_headers(cls, headers: httpx.Headers) -> RateLimit | None:
-        # One pass over the headers: httpx.Headers looks each name up by scanning them all.
+        # One pass over the headers: httpx.Headers looks each name up by scanning them all. A header sent
+        # twice counts by its last value (httpx's lookup joined both with ", ", which no window could read).
         limits = {name: value for name, value in headers.multi_items() if name.startswith(_LIMIT_PREFIXES)}
         if not limits:
             return None

@@ -109,7 +109,7 @@ class _UrlRules:
     # "." followed by a TLD, exactly as the domain pattern ends: (?:gtld|cctld|punycode) after `\.`.
     tld_after_dot_pattern: str
     domain_char: re.Pattern[str]
-    # One run of characters a domain can be made of: domain characters, "-", "_" and ".".
+    # A "." a TLD can follow; a run of domain characters, "-", "_" and "." holding one (see _url_rules).
     tld_dot: re.Pattern[str]
     dotted_chain: re.Pattern[str]
     preceding_char: re.Pattern[str]
@@ -358,7 +358,7 @@ def link_check_is_fast(text: str) -> bool:
         return True
     if not url_rules_loaded():
         return False
-    return text.isascii() or "." not in text or "tld_after_dot" in vars(_url_rules())
+    return text.isascii() or "tld_after_dot" in vars(_url_rules())
 
 
 def preload() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-import select
+import selectors
 import socket
 import sys
 import threading
@@ -55,12 +55,15 @@ _IDLE_SHARE = 0.1
 def _wait_for_a_client_or_idle(sock: socket.socket, stopping: threading.Event) -> bool:
     """Block (without the GIL) until a connection is waiting on `sock` or the process is idle; False on stop."""
     used = time.process_time()
-    while not stopping.is_set():
-        if select.select([sock], [], [], _TICK)[0]:
-            return True
-        before, used = used, time.process_time()
-        if used - before < _TICK * _IDLE_SHARE:
-            return True
+    # A selector, not select.select: that refuses file descriptors past 1023 (a busy process's).
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, selectors.EVENT_READ)
+        while not stopping.is_set():
+            if selector.select(_TICK):
+                return True
+            before, used = used, time.process_time()
+            if used - before < _TICK * _IDLE_SHARE:
+                return True
     return False
 
 
@@ -140,15 +143,18 @@ class SandboxServer:
         host_in_url = f"[{self.host}]" if family == socket.AF_INET6 else self.host
         self.base_url = f"http://{host_in_url}:{self.port}"
         self._socket = sock
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._serve, args=(sock,), name="xcourier-sandbox", daemon=True)
+        # A new flag for each run: a thread of an earlier run that outlived stop()'s join keeps seeing its own.
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._serve, args=(sock, self._stopping), name="xcourier-sandbox", daemon=True
+        )
         self._thread.start()
         return self
 
-    def _serve(self, sock: socket.socket) -> None:
-        if not _wait_for_a_client_or_idle(sock, self._stopping):
-            return
+    def _serve(self, sock: socket.socket, stopping: threading.Event) -> None:
         try:
+            if not _wait_for_a_client_or_idle(sock, stopping):
+                return
             server = _build_server(self.sandbox)
         except BaseException:
             # Nobody would ever accept the queued connections: refuse them (the caller sees an error at
@@ -156,12 +162,12 @@ class SandboxServer:
             sock.close()
             raise
         with self._state_lock:
-            if self._stopping.is_set():
+            if stopping.is_set():
                 return
             self._server = server
         threading.Thread(
             target=_warm_up_when_idle,
-            args=(self._stopping, self.warmed_up),
+            args=(stopping, self.warmed_up),
             name="xcourier-sandbox-warm-up",
             daemon=True,
         ).start()

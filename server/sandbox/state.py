@@ -834,19 +834,22 @@ def parse_from_query(query: str) -> list[str]:
     return names
 
 
-# catch_warnings swaps the process's warning filters: two threads inside it at once (a post, and the
-# runner's warm-up) could leave the filter that ignores UserWarning in place for good.
+# One import at a time: a post and the runner's warm-up may both ask first.
 _text_rules_lock = threading.Lock()
 _twitter_text_module: Any = None
 
 
 def _twitter_text() -> Any:
     """twitter-text, imported on first need (~0.2 s). It imports pkg_resources, whose deprecation warning
-    would reach the stderr of `xcourier demo` and `serve --sandbox` users: not theirs to act on."""
+    would reach the stderr of `xcourier demo` and `serve --sandbox` users: not theirs to act on.
+
+    That one warning is filtered for good rather than all of them for the import's duration: catch_warnings
+    swaps the process's filter list, which is not safe while another thread (tools/text.py loading its rules
+    in a worker thread) swaps it too."""
     global _twitter_text_module
     if _twitter_text_module is None:
-        with _text_rules_lock, warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
+        with _text_rules_lock:
+            warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
             import twitter_text
 
             _twitter_text_module = twitter_text

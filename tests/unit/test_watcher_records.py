@@ -45,9 +45,15 @@ def test_a_local_watched_user_has_no_hosted_maps_until_one_is_written() -> None:
     watched = Watched(username="u", user_id="42", cursor="1")
     watched.uris["session"] = "x://users/u/posts"
     assert watched._callers is None and watched._grants is None
-    watched.callers["session"] = "7"
-    watched.grants["session"] = "grant"
+    assert (watched.callers, watched.grants) == ({}, {})  # reading makes no map either
+    assert watched._callers is None and watched._grants is None
+    watched.note_caller("session", "7")
+    watched.note_grant("session", "grant")
     assert (watched.callers, watched.grants) == ({"session": "7"}, {"session": "grant"})
+    local = Watched(username="v", user_id="43", cursor="1")
+    local.uris["other"] = "x://users/v/posts"
+    local.drop_subscriber("other")  # an unsubscription on a local server
+    assert local.uris == {} and local._callers is None and local._grants is None
 
 
 def test_x_sample_post_reads_back_exactly() -> None:
