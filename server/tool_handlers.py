@@ -15,7 +15,6 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio
@@ -586,14 +585,15 @@ def _on_a_post(
     *,
     about: str,
     result: type[BaseModel],
-    act: Callable[[ModuleType, "Runtime", str], Awaitable[Any]],
+    act: str,
     summary: Callable[[str, Any], str],
     price: str,
     plan: Callable[[str], dict[str, Any]],
 ) -> Handler:
     """An engagement tool: one post id in, one call to X as the signed-in user (like, repost, and their undo).
 
-    `act` gets tools/engagement.py, imported by the first call."""
+    `act` names the function of tools/engagement.py that makes the call (the module is imported by the first).
+    """
 
     async def handler(
         approval: Annotated[ElicitationResult[Approval], Resolve(confirmation(runtime, spec))],
@@ -603,7 +603,7 @@ def _on_a_post(
 
         call = ToolCall(
             spec,
-            action=lambda: act(engagement, runtime, tweet_id),
+            action=lambda: getattr(engagement, act)(runtime.client, runtime.users, tweet_id),
             summary=lambda r: summary(tweet_id, r),
             cost=_price(runtime, price),
             ids={"post_id": str(tweet_id)},
@@ -621,7 +621,7 @@ def like_post(runtime: "Runtime", spec: "ToolSpec") -> Handler:
         spec,
         about="The ID of the post to like.",
         result=LikePostResult,
-        act=lambda engagement, rt, post: engagement.like_post(rt.client, rt.users, post),
+        act="like_post",
         summary=lambda post, r: f"Liked post {post}." if r.data.liked else f"X did not like post {post}.",
         price="like",
         plan=lambda post: {"POST /2/users/{me}/likes": {"tweet_id": post}},
@@ -634,7 +634,7 @@ def repost_post(runtime: "Runtime", spec: "ToolSpec") -> Handler:
         spec,
         about="The ID of the post to repost.",
         result=RepostPostResult,
-        act=lambda engagement, rt, post: engagement.repost_post(rt.client, rt.users, post),
+        act="repost_post",
         summary=lambda post, r: f"Reposted post {r.data.id}." if r.data.retweeted else f"X did not repost {post}.",
         price="repost",
         plan=lambda post: {"POST /2/users/{me}/retweets": {"tweet_id": post}},
@@ -647,7 +647,7 @@ def unlike_post(runtime: "Runtime", spec: "ToolSpec") -> Handler:
         spec,
         about="The ID of the post to stop liking.",
         result=UnlikePostResult,
-        act=lambda engagement, rt, post: engagement.unlike_post(rt.client, rt.users, post),
+        act="unlike_post",
         summary=lambda post, r: f"Post {post} is {'still' if r.data.liked else 'not'} liked.",
         price="interaction_delete",
         plan=lambda post: {"DELETE /2/users/{me}/likes/{tweet_id}": {"tweet_id": post}},
@@ -660,7 +660,7 @@ def unrepost_post(runtime: "Runtime", spec: "ToolSpec") -> Handler:
         spec,
         about="The ID of the post that was reposted (not the id of the repost).",
         result=UnrepostPostResult,
-        act=lambda engagement, rt, post: engagement.unrepost_post(rt.client, rt.users, post),
+        act="unrepost_post",
         summary=lambda post, r: f"Post {post} is {'still' if r.data.retweeted else 'not'} reposted.",
         price="interaction_delete",
         plan=lambda post: {"DELETE /2/users/{me}/retweets/{source_tweet_id}": {"source_tweet_id": post}},
