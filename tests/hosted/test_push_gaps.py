@@ -71,14 +71,14 @@ class Member:
 
 
 @asynccontextmanager
-async def member(sandbox_url: str, store: str, app_token: str, clock: Clock) -> AsyncIterator[Member]:
+async def member(sandbox_url: str, store: str, app_token: str, clock: Clock, lease_ttl: float) -> AsyncIterator[Member]:
     """One hosted instance on the test's clock, its stream's backoff behind a gate. The socket listens
     before uvicorn starts, so requests wait in its backlog until the app is up."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     public_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = hosted_settings(sandbox_url, store, lease_ttl=1.5, app_bearer_token=app_token)
+    settings = hosted_settings(sandbox_url, store, lease_ttl=lease_ttl, app_bearer_token=app_token)
     gate = Gate()
     options = PushOptions(sleep=gate.sleep, backoff=Backoff(jitter=lambda: 0.5))
     try:
@@ -100,13 +100,17 @@ async def member(sandbox_url: str, store: str, app_token: str, clock: Clock) -> 
 
 
 @asynccontextmanager
-async def fleet(sandbox, admin, hosted_store: str, size: int, monkeypatch) -> AsyncIterator[tuple[list[Member], Clock]]:
+async def fleet(
+    sandbox, admin, hosted_store: str, size: int, monkeypatch, lease_ttl: float = 1.5
+) -> AsyncIterator[tuple[list[Member], Clock]]:
+    """`lease_ttl`: Redis's leases run on real time; a test that hands leases over itself keeps them short, one
+    that needs them to stay put makes them long, so a loaded machine's pause past the TTL can't move them."""
     monkeypatch.setenv("XCOURIER_STORE_KEY", STORE_KEY)
     app_token = admin.http.post("/app-token").raise_for_status().json()["access_token"]
     clock = Clock()
     async with AsyncExitStack() as stack:
         members = [
-            await stack.enter_async_context(member(sandbox.base_url, hosted_store, app_token, clock))
+            await stack.enter_async_context(member(sandbox.base_url, hosted_store, app_token, clock, lease_ttl))
             for _ in range(size)
         ]
         yield members, clock
@@ -163,7 +167,8 @@ async def test_after_a_gap_longer_than_the_backfill_each_lease_holder_catches_it
     sandbox, admin, hosted_store, monkeypatch
 ):
     admin.http.post("/users", json={"username": "dave"}).raise_for_status()
-    async with fleet(sandbox, admin, hosted_store, 3, monkeypatch) as (members, clock), anyio.create_task_group() as tg:
+    fleet_of_three = fleet(sandbox, admin, hosted_store, 3, monkeypatch, lease_ttl=30.0)
+    async with fleet_of_three as (members, clock), anyio.create_task_group() as tg:
         # bob's lease goes to the first instance, alice's to the second: whichever instance holds the
         # stream, at least one of them is watched (and its lease held) elsewhere. The third watches both.
         plan = [(0, "carol", [BOB]), (1, "xcourier_demo", [ALICE]), (2, "dave", [BOB, ALICE])]
